@@ -1,0 +1,1 @@
+"""Command-line entry points: ``stylize`` (cli.main) and ``stylize-train`` (cli.train)."""

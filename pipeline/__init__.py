@@ -1,0 +1,1 @@
+"""Video and photo stages: decode → detect → track → align → translate → smooth → composite → encode."""

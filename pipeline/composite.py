@@ -1,0 +1,61 @@
+"""Stage 6: paste each generated face back into its frame through the inverse alignment transform.
+
+A feathered mask (zero at the crop's edge, one inside a margin, Gaussian-blurred between) hides the crop's
+border, so no seam or box shows; the track's fade weight scales it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from .align import invert
+from .frames import Face, Frame
+
+
+@functools.lru_cache(maxsize=8)
+def feather_mask(size: int, feather: float) -> np.ndarray:
+    """S×S float32 mask: 0 at the border, 1 in the middle, a smooth ramp ``feather·S`` wide between."""
+    margin = int(round(size * feather))
+    if margin == 0:
+        return np.ones((size, size), np.float32)
+    mask = np.zeros((size, size), np.float32)
+    mask[margin:size - margin, margin:size - margin] = 1.0
+    mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=margin / 2)
+    mask.setflags(write=False)
+    return mask
+
+
+def paste_face(image: np.ndarray, face: Face) -> None:
+    """Blends ``face.generated`` into ``image`` in place, touching only the face's bounding box."""
+    if face.generated is None or face.transform is None or face.weight <= 0:
+        return
+    size = face.generated.shape[0]
+    back = invert(face.transform)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float32) @ back.T
+    h, w = image.shape[:2]
+    x0, y0 = np.floor(corners.min(0)).astype(int)
+    x1, y1 = np.ceil(corners.max(0)).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    roi = back.copy()
+    roi[:, 2] -= (x0, y0)
+    out_size = (x1 - x0, y1 - y0)
+    gen = cv2.warpAffine(face.generated, roi, out_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(feather_mask(size, face.feather), roi, out_size, flags=cv2.INTER_LINEAR, borderValue=0)
+    alpha = (alpha * face.weight)[..., None]
+    region = image[y0:y1, x0:x1].astype(np.float32)
+    image[y0:y1, x0:x1] = (region + alpha * (gen.astype(np.float32) - region) + 0.5).astype(np.uint8)
+
+
+def composite(frame: Frame) -> np.ndarray:
+    """The edited frame (a copy; the decoded frame is read-only)."""
+    if not any(f.generated is not None for f in frame.faces):
+        return frame.image
+    image = frame.image.copy()
+    for face in frame.faces:
+        paste_face(image, face)
+    return image

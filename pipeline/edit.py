@@ -1,0 +1,73 @@
+"""The chain every command shares: detect → track → align → translate → smooth → composite, on any stream of
+frames (a video's, a photo's single frame), yielding each frame with its edited image."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .align import align_frames
+from .composite import composite
+from .detect import FaceDetector, detect_frames
+from .frames import Frame
+from .smooth import smooth_generated
+from .stream import prefetch
+from .track import FaceTracker, SmoothingConfig
+from .translate import Translator, translate_frames
+
+
+@dataclass
+class EditOptions:
+    """Everything the CLI can tune; defaults are what a user should get without flags."""
+
+    device: str = "auto"
+    batch_size: int = 16
+    detector: str = "hog"
+    upsample: int = 0
+    detect_max_side: int = 640
+    min_face: int = 36  # faces smaller than this (pixels, about 2.5× the eye distance) are left alone
+    smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)  # None: --no-smooth
+    smooth_output: float = 0.0  # blend strength of --smooth-output; 0 is off
+    crf: int = 18
+    preset: str = "veryfast"
+    progress: bool = True
+
+    def make_detector(self) -> FaceDetector:
+        return FaceDetector(self.detector, self.upsample, self.detect_max_side, self.min_face)
+
+
+@dataclass
+class EditStats:
+    frames: int = 0
+    faces: int = 0
+    frames_with_faces: int = 0
+    tracks: int = 0
+
+
+def edit_frames(frames: Iterable[Frame], translator: Translator, detector: FaceDetector | None,
+                options: EditOptions, stats: EditStats, video: bool = True) -> Iterator[tuple[Frame, np.ndarray]]:
+    """Yields (frame, edited RGB image) in input order. ``video`` enables tracking and temporal smoothing;
+    photos are one frame each and skip it. ``detector`` is None for whole-image models."""
+    model = translator.model
+    tracker = None
+    if model.alignment.kind == "face":
+        if detector is None:
+            raise ValueError("a face model needs a detector")
+        frames = detect_frames(frames, detector)
+        if video:
+            frames = prefetch(frames, 16, "detect")
+            tracker = FaceTracker(options.smoothing or SmoothingConfig.off())
+            frames = tracker(frames)
+    frames = align_frames(frames, model.alignment, model.image_size)
+    frames = translate_frames(frames, translator, options.batch_size)
+    if video and options.smooth_output > 0:
+        frames = smooth_generated(frames, options.smooth_output)
+    for frame in frames:
+        stats.frames += 1
+        stats.faces += len(frame.faces)
+        stats.frames_with_faces += bool(frame.faces)
+        if tracker is not None:
+            stats.tracks = tracker.track_count
+        yield frame, composite(frame)

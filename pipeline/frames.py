@@ -1,0 +1,56 @@
+"""The plain dataclasses that flow between stages: decode → detect → track → align → translate → composite → encode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Stream facts read from ffmpeg itself (there is no ffprobe here). ``width``/``height`` are as displayed,
+    i.e. after the rotation flag is applied, which is how frames are decoded."""
+
+    width: int
+    height: int
+    fps: Fraction
+    duration: float
+    rotation: int = 0
+    pix_fmt: str = ""
+    codec: str = ""
+    has_audio: bool = False
+    audio_codec: str = ""
+    variable_fps: bool = False
+
+    @property
+    def frame_estimate(self) -> int:
+        return max(1, round(self.duration * float(self.fps)))
+
+
+@dataclass
+class Face:
+    """One face in one frame. ``points5`` are the five alignment points in frame pixels (smoothed when the face
+    belongs to a track); ``weight`` is the edit's opacity, below 1 while a track fades in or out."""
+
+    points5: np.ndarray
+    box: tuple[float, float, float, float]
+    score: float = 0.0  # detector confidence
+    track_id: int = -1
+    weight: float = 1.0
+    detected: bool = True
+    feather: float = 0.12  # share of the crop over which the paste-back mask ramps up; 0 for whole-image models
+    transform: np.ndarray | None = None  # frame → crop, 2×3
+    crop: np.ndarray | None = None  # aligned S×S×3 uint8 RGB
+    generated: np.ndarray | None = None  # the model's output for ``crop``, S×S×3 uint8 RGB
+
+
+@dataclass
+class Frame:
+    """One decoded RGB frame and what the stages found in it. ``cut`` marks the first frame of a new shot."""
+
+    index: int
+    image: np.ndarray
+    faces: list[Face] = field(default_factory=list)
+    cut: bool = False

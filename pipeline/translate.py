@@ -1,0 +1,104 @@
+"""Stage 5: run the aligned crops through the generator, batched across frames.
+
+The target vector for a face is what the user asked for plus, for every group the user did not name, the
+person's own value estimated by the discriminator's classifier — once per track, from its first crops, so the
+target does not flip from frame to frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from stylize.models.modelfile import StyleModel
+
+from .frames import Frame
+
+ESTIMATE_CROPS = 8  # crops of a track averaged for its attribute estimate
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from .errors import InputError
+        raise InputError("--device cuda: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+class Translator:
+    """Holds the model on its device (fp16 and channels_last on CUDA) and the per-track target vectors."""
+
+    def __init__(self, model: StyleModel, request: dict[str, str], device: str = "auto") -> None:
+        self.device = pick_device(device)
+        self.half = self.device.type == "cuda"
+        self.model = model.to(self.device, torch.float16 if self.half else torch.float32)
+        if self.half:
+            self.model.generator.to(memory_format=torch.channels_last)
+        self.request = request
+        schema = model.schema
+        sets = {schema.set_of(n) for n in request}
+        own = [g.name for s in sets for g in schema.label_sets[s].groups if g.name not in request]
+        self.needs_estimate = bool(own) and model.discriminator is not None
+        # Validates the request now (unknown group or value, groups left open without a classifier), before any
+        # frame is decoded.
+        self.fixed = None if self.needs_estimate else model.target_vector(request, None)
+        self.targets: dict[int, np.ndarray] = {}
+
+    def to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack(crops)).to(self.device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).to(torch.float16 if self.half else torch.float32).div_(127.5).sub_(1.0)
+        return x.contiguous(memory_format=torch.channels_last) if self.half else x
+
+    def targets_for(self, x: torch.Tensor, track_ids: np.ndarray) -> np.ndarray:
+        """One target per crop: fixed when nothing is estimated, else per track (cached from the track's first
+        batch) or per face for untracked faces (id < 0, photos)."""
+        if self.fixed is not None:
+            return np.repeat(self.fixed[None], len(track_ids), 0)
+        out = []
+        for i, t in enumerate(track_ids):
+            if t >= 0 and t in self.targets:
+                out.append(self.targets[t])
+                continue
+            same = torch.from_numpy(np.flatnonzero(track_ids == t)) if t >= 0 else torch.tensor([i])
+            target = self.model.target_vector(self.request, self.model.estimate_source(x[same[:ESTIMATE_CROPS]]))
+            if t >= 0:
+                self.targets[int(t)] = target
+            out.append(target)
+        return np.stack(out)
+
+    @torch.inference_mode()
+    def __call__(self, crops: list[np.ndarray], track_ids: list[int]) -> list[np.ndarray]:
+        """Generated crops (uint8 RGB) for aligned crops (uint8 RGB), one G call for the whole batch."""
+        if not crops:
+            return []
+        x = self.to_tensor(crops)
+        c_t = torch.from_numpy(self.targets_for(x, np.asarray(track_ids))).to(self.device, x.dtype)
+        y = self.model.generator(x, c_t)
+        y = y.float().add_(1.0).mul_(127.5).clamp_(0, 255).round_().to(torch.uint8)
+        return list(y.permute(0, 2, 3, 1).cpu().numpy())
+
+
+def translate_frames(frames: Iterable[Frame], translator: Translator, batch_size: int = 16,
+                     max_frames: int = 16) -> Iterator[Frame]:
+    """Collects frames until ``batch_size`` faces (or ``max_frames`` frames) are waiting, translates them in one
+    batch and yields the frames in order. Holds at most ``max_frames`` frames."""
+    pending: list[Frame] = []
+
+    def flush() -> Iterator[Frame]:
+        faces = [f for fr in pending for f in fr.faces]
+        for face, out in zip(faces, translator([f.crop for f in faces], [f.track_id for f in faces]), strict=True):
+            face.generated = out
+        yield from pending
+        pending.clear()
+
+    waiting = 0
+    for frame in frames:
+        pending.append(frame)
+        waiting += len(frame.faces)
+        if waiting >= batch_size or len(pending) >= max_frames:
+            yield from flush()
+            waiting = 0
+    yield from flush()

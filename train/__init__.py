@@ -1,0 +1,1 @@
+"""Training: one StarGAN trainer and a dataset module per dataset."""

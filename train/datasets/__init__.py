@@ -1,0 +1,1 @@
+"""One module per dataset, each building a DatasetSpec (see base.py for the contract)."""
