@@ -112,3 +112,7 @@ def import_cmd(generator: Path, discriminator: Path | None, attrs: str, image_si
     path = import_stargan(generator, output, names, image_size, discriminator)
     click.echo(f"wrote {path}")
 
+
+
+if __name__ == "__main__":
+    main()

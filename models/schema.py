@@ -121,23 +121,28 @@ class DomainSchema:
         """Group values for classifier logits (length ``cls_dim``) or a label vector, for one label set."""
         return {g.name: g.decode(scores[self.slice(g.name)]) for g in self.label_sets[set_index].groups}
 
+    def validate(self, request: dict[str, str]) -> int:
+        """Checks group names, values and that all come from one label set; returns that set's index."""
+        if not request:
+            raise SchemaError("name at least one target, e.g. " + self.example())
+        for name, value in request.items():
+            self.group(name).encode(value)
+        sets = {self.set_of(n) for n in request}
+        if len(sets) > 1:
+            raise SchemaError(f"{', '.join(request)} come from different label sets; translate one at a time")
+        return sets.pop()
+
     def target_vector(self, request: dict[str, str], source: np.ndarray | None = None) -> np.ndarray:
         """Target label vector: the groups in ``request`` set as asked, the others kept at the person's own
         values decoded from ``source`` (D's classifier logits). A group left open with no estimate is an
         error rather than a silent default, since the default would change the person."""
-        if not request:
-            raise SchemaError("name at least one target, e.g. " + self.example())
-        sets = {self.set_of(n) for n in request}
-        if len(sets) > 1:
-            raise SchemaError(f"{', '.join(request)} come from different label sets; translate one at a time")
-        set_index = sets.pop()
+        set_index = self.validate(request)
         values = {} if source is None else self.decode(np.asarray(source, dtype=np.float32), set_index)
         values.update(request)
         for g in self.label_sets[set_index].groups:
             if g.name not in values:
-                raise SchemaError(f"cannot keep '{g.name}' as it is: the model has no classifier to estimate it")
-        for name, value in request.items():
-            self.group(name).encode(value)  # validates the value with a clear message
+                raise SchemaError(f"cannot keep '{g.name}' as it is: the model has no classifier to estimate it; "
+                                  f"name a {g.name} too ({'/'.join(g.values)})")
         return self.encode(values, set_index)
 
     def example(self) -> str:

@@ -52,22 +52,31 @@ def edit_frames(frames: Iterable[Frame], translator: Translator, detector: FaceD
     photos are one frame each and skip it. ``detector`` is None for whole-image models."""
     model = translator.model
     tracker = None
+    stages = [frames]
     if model.alignment.kind == "face":
         if detector is None:
             raise ValueError("a face model needs a detector")
-        frames = detect_frames(frames, detector)
+        stages.append(detect_frames(stages[-1], detector))
         if video:
-            frames = prefetch(frames, 16, "detect")
+            stages.append(prefetch(stages[-1], 16, "detect"))
             tracker = FaceTracker(options.smoothing or SmoothingConfig.off())
-            frames = tracker(frames)
-    frames = align_frames(frames, model.alignment, model.image_size)
-    frames = translate_frames(frames, translator, options.batch_size)
+            stages.append(tracker(stages[-1]))
+    stages.append(align_frames(stages[-1], model.alignment, model.image_size))
+    stages.append(translate_frames(stages[-1], translator, options.batch_size))
     if video and options.smooth_output > 0:
-        frames = smooth_generated(frames, options.smooth_output)
-    for frame in frames:
-        stats.frames += 1
-        stats.faces += len(frame.faces)
-        stats.frames_with_faces += bool(frame.faces)
-        if tracker is not None:
-            stats.tracks = tracker.track_count
-        yield frame, composite(frame)
+        stages.append(smooth_generated(stages[-1], options.smooth_output))
+    try:
+        for frame in stages[-1]:
+            stats.frames += 1
+            stats.faces += len(frame.faces)
+            stats.frames_with_faces += bool(frame.faces)
+            if tracker is not None:
+                stats.tracks = tracker.track_count
+            yield frame, composite(frame)
+    finally:
+        # Close every stage, outermost first, so worker threads and ffmpeg processes stop now, not whenever the
+        # garbage collector gets to them (a daemon thread still inside dlib at exit aborts the interpreter).
+        for stage in reversed(stages):
+            close = getattr(stage, "close", None)
+            if close is not None:
+                close()

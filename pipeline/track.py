@@ -171,4 +171,5 @@ class FaceTracker:
             src = tr.obs[before]
         fade_in = 1.0 if tr.starts_shot else min(1.0, (t - tr.first + 1) / (cfg.fade + 1))
         fade_out = 1.0 if not tr.ended or tr.ends_shot else min(1.0, (tr.last - t + 1) / (cfg.fade + 1))
-        return Face(pts.astype(np.float32), src.box, tr.id, min(fade_in, fade_out), detected=t in tr.obs)
+        return Face(pts.astype(np.float32), src.box, score=src.score, track_id=tr.id,
+                    weight=min(fade_in, fade_out), detected=t in tr.obs)

@@ -39,11 +39,9 @@ class Translator:
             self.model.generator.to(memory_format=torch.channels_last)
         self.request = request
         schema = model.schema
-        sets = {schema.set_of(n) for n in request}
-        own = [g.name for s in sets for g in schema.label_sets[s].groups if g.name not in request]
+        set_index = schema.validate(request)  # before any frame is decoded
+        own = [g.name for g in schema.label_sets[set_index].groups if g.name not in request]
         self.needs_estimate = bool(own) and model.discriminator is not None
-        # Validates the request now (unknown group or value, groups left open without a classifier), before any
-        # frame is decoded.
         self.fixed = None if self.needs_estimate else model.target_vector(request, None)
         self.targets: dict[int, np.ndarray] = {}
 

@@ -1,0 +1,126 @@
+"""`stylize video` end to end on rendered clips: what a user would notice."""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from stylize.cli.main import main
+from stylize.pipeline import encode
+from stylize.pipeline.ffmpeg_tools import ffmpeg_exe, probe
+
+from .conftest import read_all_frames, render_frames, write_clip
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name)
+
+
+def test_video_keeps_frames_fps_size_audio_and_edits_faces(clip, model_file, tmp_path):
+    out = tmp_path / "out.mp4"
+    r = run("video", clip, "-m", model_file, "--hair", "blond", "-o", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    a, b = probe(clip), probe(out)
+    assert (b.width, b.height, b.fps, b.has_audio) == (a.width, a.height, a.fps, True)
+    assert abs(b.duration - a.duration) <= 1 / float(a.fps) + 1e-3
+    src, dst = read_all_frames(clip), read_all_frames(out)
+    assert len(src) == len(dst) == 45
+    diff = np.abs(src[20].astype(int) - dst[20].astype(int)).mean(2)
+    # the face (centre of the 200 px head) changed; the background strip at the far right did not
+    assert diff[100:160, 60:160].mean() > 20
+    assert diff[:, 290:].mean() < 2.0
+    assert "1 tracks" in r.output
+
+
+def test_video_without_audio_and_with_odd_size(model_file, tmp_path):
+    frames = [f[:, :301] for f in render_frames(12, size=(301, 221))]
+    clip = write_clip(tmp_path / "odd.mp4", frames, fps=Fraction(25), audio=False)
+    out = tmp_path / "odd-out.mp4"
+    r = run("video", clip, "-m", model_file, "--hair", "black", "-o", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    info = probe(out)
+    assert (info.width, info.height, info.fps, info.has_audio) == (301, 221, Fraction(25), False)
+    assert len(read_all_frames(out)) == 12
+
+
+def test_rotated_phone_video_is_upright_and_same_display_size(model_file, tmp_path):
+    frames = [np.ascontiguousarray(np.rot90(f, -1)) for f in render_frames(10, size=(320, 240))]  # stored sideways
+    plain = write_clip(tmp_path / "sideways.mp4", frames, audio=False)
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-display_rotation", "90", "-i", plain, "-c", "copy", rotated],
+                   check=True)
+    info = probe(rotated)
+    assert info.rotation in (90, 270) and (info.width, info.height) == (320, 240)
+    out = tmp_path / "out.mp4"
+    r = run("video", rotated, "-m", model_file, "--hair", "blond", "-o", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert (probe(out).width, probe(out).height) == (320, 240)
+    assert "10 frames, 10 with faces" in r.output  # frames reached the detector upright
+
+
+def test_no_faces_gives_valid_copy_and_warning(model_file, tmp_path):
+    from .conftest import background
+
+    clip = write_clip(tmp_path / "empty.mp4", [background(120, 160, 0)] * 8)
+    out = tmp_path / "out.mp4"
+    r = run("video", clip, "-m", model_file, "--hair", "blond", "-o", out, "--no-progress")
+    assert r.exit_code == 0
+    assert "no faces found" in r.output
+    assert len(read_all_frames(out)) == 8 and probe(out).has_audio
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "bad_value", "bad_group", "no_folder",
+                                  "no_target"])
+def test_bad_input_is_one_line_nonzero_and_leaves_nothing(case, clip, model_file, tmp_path):
+    src, out = clip, tmp_path / "out.mp4"
+    extra = ["--hair", "blond"]
+    if case == "missing":
+        src = tmp_path / "nope.mp4"
+    elif case == "empty":
+        src = tmp_path / "empty.mp4"
+        src.write_bytes(b"")
+    elif case == "text":
+        src = tmp_path / "notes.mp4"
+        src.write_text("this is not a video\n" * 20)
+    elif case == "truncated":
+        data = clip.read_bytes()
+        src = tmp_path / "cut.mp4"
+        src.write_bytes(data[: int(len(data) * 0.4)])
+    elif case == "bad_value":
+        extra = ["--hair", "green"]
+    elif case == "bad_group":
+        extra = ["--mood", "happy"]
+    elif case == "no_folder":
+        out = tmp_path / "missing" / "out.mp4"
+    elif case == "no_target":
+        extra = []
+    r = run("video", src, "-m", model_file, *extra, "-o", out, "--no-progress")
+    assert r.exit_code != 0
+    assert "Traceback" not in r.output
+    assert len([line for line in r.output.splitlines() if line.startswith("Error: ")]) == 1, r.output
+    assert not out.exists()
+    assert leftovers(out.parent if out.parent.exists() else tmp_path) == []
+
+
+def test_interrupt_leaves_nothing_under_the_output_name(clip, model_file, tmp_path, monkeypatch):
+    original = encode.VideoWriter.write
+
+    def interrupt_after_some_frames(self, rgb):
+        if self.frames == 10:
+            raise KeyboardInterrupt
+        original(self, rgb)
+
+    monkeypatch.setattr(encode.VideoWriter, "write", interrupt_after_some_frames)
+    out = tmp_path / "out.mp4"
+    r = run("video", clip, "-m", model_file, "--hair", "blond", "-o", out, "--no-progress")
+    assert r.exit_code == 130
+    assert not out.exists() and leftovers(tmp_path) == []
