@@ -136,3 +136,44 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, d
     if model.alignment.kind == "face" and result.faces == 0:
         click.echo(f"Warning: no faces found in {source}; wrote it unchanged", err=True)
     click.echo(f"wrote {output}: {result.faces} face(s)", err=True)
+
+
+@click.command("images", cls=TargetCommand, context_settings=TARGET_CONTEXT)
+@click.argument("in_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder; mirrors IN_DIR's tree, same names and formats.")
+@common_options
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes that read, detect and align photos (the model runs in the main process).")
+@click.option("--only-faces", is_flag=True, help="Skip photos without faces instead of copying them unchanged.")
+@click.option("--retry-failed", is_flag=True, help="Try again the photos that failed in an earlier run.")
+@click.option("--dry-run", is_flag=True, help="List what would be done, do nothing.")
+@click.pass_context
+@fail_cleanly
+def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str, device: str, detector: str,
+               min_face: int, batch_size: int, progress: bool, jobs: int, only_faces: bool, retry_failed: bool,
+               dry_run: bool) -> None:
+    """Edit every photo under IN_DIR (recursive), e.g. `stylize images photos/ -o out/ --domain anime`.
+
+    Resumable: a re-run skips what is done (a manifest in the output folder) and finishes the rest. A bad file
+    is reported and skipped; photos without faces are copied unchanged. At the end: a summary, and
+    stylize-report.json in the output folder with the reason for every failure. Exit code 1 if any photo failed.
+    """
+    from stylize.pipeline.batch import REPORT, edit_folder
+    from stylize.pipeline.edit import EditOptions
+
+    targets = parse_targets(ctx.args)
+    model = load_model(model_name)
+    options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
+                          detect_max_side=1600, progress=progress)
+    s = edit_folder(in_dir, out_dir, model, targets, options, jobs, only_faces, retry_failed, dry_run,
+                    log=click.echo)
+    if dry_run:
+        return
+    click.echo(f"processed {s.processed}, skipped (done before) {s.done_before}, no face {s.no_face}, "
+               f"failed {s.failed}" + (f" (+{s.failed_before} in earlier runs)" if s.failed_before else "")
+               + f"; {s.processed / max(s.seconds, 1e-9):.1f} photos/s; report: {out_dir / REPORT}", err=True)
+    for f in s.failures[:10]:
+        click.echo(f"  failed: {f['file']}: {f['reason']}", err=True)
+    if s.failed or s.failed_before:
+        ctx.exit(1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .common import CONTEXT, fail_cleanly
-from .edit import image_cmd, video_cmd
+from .edit import image_cmd, images_cmd, video_cmd
 
 
 @click.group(context_settings=CONTEXT)
@@ -29,6 +29,7 @@ def main() -> None:
 
 main.add_command(video_cmd)
 main.add_command(image_cmd)
+main.add_command(images_cmd)
 
 
 @main.command("models")

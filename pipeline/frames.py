@@ -54,3 +54,4 @@ class Frame:
     image: np.ndarray
     faces: list[Face] = field(default_factory=list)
     cut: bool = False
+    tag: object = None  # whatever the caller carries along with the frame (the batch command's job)

@@ -1,0 +1,268 @@
+"""``edit_folder``: a folder tree of photos, resumable, losing nothing.
+
+Workers (``jobs`` processes) read, detect and align photos; the main process batches faces of several photos
+into one generator call, pastes them back and writes each result atomically. A manifest (one JSON line per
+finished photo, appended as it happens) makes a re-run skip what is done; a report lists every failure with its
+reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stylize.models.modelfile import StyleModel
+
+from .align import align_frames
+from .atomic import atomic_output
+from .composite import composite
+from .detect import detect_frames
+from .edit import EditOptions
+from .errors import InputError
+from .frames import Frame
+from .photo_io import PHOTO_SUFFIXES, Photo, read_photo, write_photo
+from .translate import Translator, translate_frames
+
+MANIFEST = ".stylize-manifest.jsonl"
+REPORT = "stylize-report.json"
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    output: Path
+    rel: str
+    size: int
+    mtime: float
+
+
+@dataclass
+class Prepared:
+    """A photo read, detected and aligned by a worker, ready for the generator; or the reason it failed."""
+
+    job: Job
+    photo: Photo | None = None
+    frame: Frame | None = None
+    error: str = ""
+
+
+@dataclass
+class BatchSummary:
+    processed: int = 0
+    done_before: int = 0
+    no_face: int = 0
+    failed: int = 0
+    failed_before: int = 0
+    ignored: int = 0
+    failures: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"processed": self.processed, "skipped_done_before": self.done_before, "no_face": self.no_face,
+                "failed": self.failed, "failed_in_earlier_runs": self.failed_before, "not_images": self.ignored,
+                "seconds": round(self.seconds, 2), "failures": self.failures}
+
+
+def find_jobs(in_dir: Path, out_dir: Path) -> tuple[list[Job], int]:
+    """Every photo under ``in_dir`` (by suffix, sorted, recursive), mirrored under ``out_dir``; and how many
+    other files were passed over. The output folder is skipped if it lies inside the input folder."""
+    jobs, ignored = [], 0
+    out_resolved = out_dir.resolve()
+    for root, dirs, files in os.walk(in_dir):
+        root_path = Path(root)
+        dirs[:] = sorted(d for d in dirs if (root_path / d).resolve() != out_resolved and not d.startswith("."))
+        for name in sorted(files):
+            src = root_path / name
+            if name.startswith("."):
+                continue
+            if src.suffix.lower() not in PHOTO_SUFFIXES:
+                ignored += 1
+                continue
+            st = src.stat()
+            rel = src.relative_to(in_dir).as_posix()
+            jobs.append(Job(src, out_dir / rel, rel, st.st_size, st.st_mtime))
+    return jobs, ignored
+
+
+def read_manifest(out_dir: Path) -> dict[str, dict]:
+    """Finished photos by relative path. A line cut short by a crash is ignored (that photo is redone)."""
+    path = out_dir / MANIFEST
+    done: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+                done[entry["file"]] = entry
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    return done
+
+
+def is_done(job: Job, entry: dict | None, retry_failed: bool) -> bool:
+    if entry is None or entry.get("size") != job.size or entry.get("mtime") != job.mtime:
+        return False
+    if entry["status"] == "failed":
+        return not retry_failed
+    return entry["status"] == "skipped" or job.output.exists()
+
+
+# --- worker side: read, detect, align ------------------------------------------------------------------------
+_worker: dict = {}
+
+
+def init_worker(options: EditOptions, alignment, size: int) -> None:
+    """Each worker process loads its own dlib models once."""
+    import torch
+
+    torch.set_num_threads(1)
+    _worker["detector"] = options.make_detector() if alignment.kind == "face" else None
+    _worker["alignment"], _worker["size"] = alignment, size
+
+
+def prepare(job: Job) -> Prepared:
+    try:
+        photo = read_photo(job.source)
+        frames = [Frame(0, photo.rgb)]
+        if _worker["detector"] is not None:
+            frames = detect_frames(frames, _worker["detector"])
+        [frame] = list(align_frames(frames, _worker["alignment"], _worker["size"]))
+        return Prepared(job, photo, frame)
+    except InputError as e:
+        return Prepared(job, error=str(e).split(": ", 1)[-1])
+    except MemoryError:
+        return Prepared(job, error="out of memory reading the image")
+
+
+def prepared_stream(jobs: list[Job], options: EditOptions, model: StyleModel, workers: int) -> Iterator[Prepared]:
+    """Prepared photos in job order, with at most a few per worker in flight, so memory stays bounded."""
+    init_args = (options, model.alignment, model.image_size)
+    if workers <= 1:
+        init_worker(*init_args)
+        yield from (prepare(j) for j in jobs)
+        return
+    window = 4 * workers
+    with ProcessPoolExecutor(workers, initializer=init_worker, initargs=init_args) as pool:
+        pending: deque[Future] = deque()
+        it = iter(jobs)
+        try:
+            for job in it:
+                pending.append(pool.submit(prepare, job))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+# --- main side ------------------------------------------------------------------------------------------------
+class Manifest:
+    """Appends one line per finished photo and flushes it, so a crash loses at most the photo in hand."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self._f = open(out_dir / MANIFEST, "a", encoding="utf-8")
+
+    def record(self, job: Job, status: str, faces: int = 0, reason: str = "") -> None:
+        entry = {"file": job.rel, "status": status, "faces": faces, "size": job.size, "mtime": job.mtime}
+        if reason:
+            entry["reason"] = reason
+        self._f.write(json.dumps(entry) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def copy_unchanged(job: Job) -> None:
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(job.output) as tmp:
+        shutil.copy2(job.source, tmp)
+
+
+def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[str, str],
+                options: EditOptions | None = None, jobs: int = 1, only_faces: bool = False,
+                retry_failed: bool = False, dry_run: bool = False, log=print) -> BatchSummary:
+    options = options or EditOptions(upsample=1, detect_max_side=1600)
+    if not in_dir.is_dir():
+        raise InputError(f"{in_dir}: not a folder")
+    if out_dir.resolve() == in_dir.resolve():
+        raise InputError(f"{out_dir}: output folder must differ from the input folder")
+    translator = Translator(model, request, options.device)  # validates the request first
+    all_jobs, ignored = find_jobs(in_dir, out_dir)
+    done = read_manifest(out_dir) if out_dir.exists() else {}
+    todo = [j for j in all_jobs if not is_done(j, done.get(j.rel), retry_failed)]
+    summary = BatchSummary(done_before=len(all_jobs) - len(todo), ignored=ignored)
+    todo_set = {j.rel for j in todo}
+    for j in all_jobs:
+        entry = done.get(j.rel)
+        if j.rel not in todo_set and entry and entry["status"] == "failed":
+            summary.failed_before += 1
+            summary.failures.append({"file": j.rel, "reason": entry.get("reason", ""), "run": "earlier"})
+    if dry_run:
+        for j in todo:
+            log(f"would edit {j.rel} -> {j.output}")
+        log(f"{len(todo)} to do, {summary.done_before} done before, {ignored} non-image files passed over")
+        return summary
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(out_dir)
+    start = time.perf_counter()
+    bar = tqdm(total=len(todo), unit="img", desc="photos", disable=not options.progress, dynamic_ncols=True)
+
+    def to_frames(stream: Iterator[Prepared]) -> Iterator[Frame]:
+        """Failed photos are recorded here and leave the stream; the rest travel on as frames."""
+        for p in stream:
+            if p.error:
+                summary.failed += 1
+                summary.failures.append({"file": p.job.rel, "reason": p.error})
+                manifest.record(p.job, "failed", reason=p.error)
+                bar.update(1)
+                continue
+            p.frame.tag = p
+            yield p.frame
+
+    prepared = prepared_stream(todo, options, model, jobs)
+    frames = translate_frames(to_frames(prepared), translator, options.batch_size, max_frames=options.batch_size)
+    try:
+        for frame in frames:
+            p: Prepared = frame.tag
+            job = p.job
+            try:
+                if not frame.faces:
+                    summary.no_face += 1
+                    if only_faces:
+                        manifest.record(job, "skipped")
+                    else:
+                        copy_unchanged(job)
+                        manifest.record(job, "no_face")
+                else:
+                    job.output.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_output(job.output) as tmp:
+                        write_photo(p.photo, composite(frame), tmp)
+                    summary.processed += 1
+                    manifest.record(job, "done", faces=len(frame.faces))
+            except (OSError, ValueError) as e:
+                reason = f"cannot write output ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                summary.failed += 1
+                summary.failures.append({"file": job.rel, "reason": reason})
+                manifest.record(job, "failed", reason=reason)
+            bar.update(1)
+    finally:
+        frames.close()
+        prepared.close()  # stops the worker pool now, also on Ctrl-C
+        bar.close()
+        manifest.close()
+        summary.seconds = time.perf_counter() - start
+        report = out_dir / REPORT
+        with atomic_output(report) as tmp:
+            tmp.write_text(json.dumps(summary.to_json(), indent=2))
+    return summary

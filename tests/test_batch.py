@@ -1,0 +1,91 @@
+"""`stylize images`: a folder that finishes, resumes and loses nothing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from stylize.cli.main import main
+from stylize.pipeline import batch
+
+from .conftest import background
+from .test_image import portrait
+
+
+def make_tree(root):
+    """Two levels deep: faces in PNG/JPEG/WebP, a face-less photo, and the usual junk."""
+    (root / "trip" / "day1").mkdir(parents=True)
+    Image.fromarray(portrait()).save(root / "a.jpg", quality=92)
+    Image.fromarray(portrait(2)).save(root / "trip" / "b.png")
+    Image.fromarray(portrait()).save(root / "trip" / "day1" / "c.webp", quality=90)
+    Image.fromarray(background(100, 120, 1)).save(root / "trip" / "day1" / "landscape.jpg")
+    Image.fromarray(portrait()).save(root / "trip" / "broken.jpg", quality=90)
+    (root / "trip" / "broken.jpg").write_bytes((root / "trip" / "broken.jpg").read_bytes()[:1500])
+    (root / "trip" / "day1" / "zero.png").write_bytes(b"")
+    (root / "notes.jpg").write_text("a text file wearing a .jpg\n")
+    (root / "readme.txt").write_text("not a photo at all")
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["images", *map(str, args), "--no-progress"])
+
+
+def test_folder_finishes_reports_and_second_run_does_nothing(model_file, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_tree(src)
+    r = run(src, "-o", out, "-m", model_file, "--hair", "blond", "-j", "2")
+    assert r.exit_code == 1, r.output  # something failed, and the exit code says so
+    assert "processed 3, skipped (done before) 0, no face 1, failed 3" in r.output
+    for rel in ("a.jpg", "trip/b.png", "trip/day1/c.webp", "trip/day1/landscape.jpg"):
+        assert (out / rel).is_file(), rel
+    assert Image.open(out / "trip/day1/c.webp").format == "WEBP"
+    assert (out / "trip/day1/landscape.jpg").read_bytes() == (src / "trip/day1/landscape.jpg").read_bytes()
+    assert not (out / "trip/broken.jpg").exists() and not (out / "notes.jpg").exists()
+    report = json.loads((out / batch.REPORT).read_text())
+    reasons = {f["file"]: f["reason"] for f in report["failures"]}
+    assert set(reasons) == {"trip/broken.jpg", "trip/day1/zero.png", "notes.jpg"}
+    assert "empty" in reasons["trip/day1/zero.png"] and report["not_images"] == 1
+    assert not [p for p in out.rglob("*") if ".partial-" in p.name]
+    edited = np.asarray(Image.open(out / "trip/b.png")).astype(int)
+    assert np.abs(edited - np.asarray(Image.open(src / "trip/b.png")).astype(int)).mean() > 1
+
+    r = run(src, "-o", out, "-m", model_file, "--hair", "blond")
+    assert "processed 0, skipped (done before) 7, no face 0, failed 0 (+3 in earlier runs)" in r.output
+    assert r.exit_code == 1
+
+
+def test_interrupted_run_resumes_and_loses_nothing(model_file, tmp_path, monkeypatch):
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_tree(src)
+    real_write = batch.write_photo
+    calls = {"n": 0}
+
+    def write_then_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        real_write(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "write_photo", write_then_interrupt)
+    r = run(src, "-o", out, "-m", model_file, "--hair", "blond", "-j", "1")
+    assert r.exit_code == 130
+    assert not [p for p in out.rglob("*") if ".partial-" in p.name]
+    monkeypatch.setattr(batch, "write_photo", real_write)
+    r = run(src, "-o", out, "-m", model_file, "--hair", "blond", "-j", "1")
+    for rel in ("a.jpg", "trip/b.png", "trip/day1/c.webp", "trip/day1/landscape.jpg"):
+        assert (out / rel).is_file(), rel
+    manifest = [json.loads(line) for line in (out / batch.MANIFEST).read_text().splitlines()]
+    assert sorted({m["file"] for m in manifest if m["status"] in ("done", "no_face")}) == [
+        "a.jpg", "trip/b.png", "trip/day1/c.webp", "trip/day1/landscape.jpg"]
+
+
+def test_dry_run_and_only_faces(model_file, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_tree(src)
+    r = run(src, "-o", out, "-m", model_file, "--hair", "blond", "--dry-run")
+    assert r.exit_code == 0 and "would edit trip/b.png" in r.output and not out.exists()
+    r = run(src, "-o", out, "-m", model_file, "--hair", "blond", "--only-faces")
+    assert not (out / "trip/day1/landscape.jpg").exists() and (out / "a.jpg").exists()
