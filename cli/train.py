@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from stylize.train.datasets.base import DatasetError, DatasetSpec
+from stylize.train.datasets.base import DatasetError
 from stylize.train.trainer import TrainConfig
 
 DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -53,19 +53,25 @@ def trainer_options(f):
     return f
 
 
-def run_training(build):
-    """Wraps a subcommand that returns a DatasetSpec: trains on it with the shared options."""
+def run_training(describe):
+    """Wraps a subcommand that returns (dataset module name, its arguments): builds it and trains on it."""
 
-    @functools.wraps(build)
+    @functools.wraps(describe)
     def command(run_dir: Path, until: int | None, export: Path | None, **kwargs):
         cfg_names = {f.name for f in fields(TrainConfig)}
         cfg = TrainConfig(**{k: v for k, v in kwargs.items() if k in cfg_names})
         if cfg.image_size % 2 ** cfg.d_repeat_num:
             raise click.BadParameter(f"{cfg.image_size} is not divisible by 2**{cfg.d_repeat_num}",
                                      param_hint="--image-size")
+        if not 0 <= cfg.num_iters_decay <= cfg.num_iters:
+            raise click.BadParameter(f"{cfg.num_iters_decay} must lie between 0 and --num-iters ({cfg.num_iters})",
+                                     param_hint="--num-iters-decay")
+        name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
+        from stylize.train.datasets import build_dataset
+        from stylize.train.trainer import Trainer
+
         try:
-            spec: DatasetSpec = build(seed=cfg.seed, **{k: v for k, v in kwargs.items() if k not in cfg_names})
-            from stylize.train.trainer import Trainer
+            spec = build_dataset(name, seed=cfg.seed, **args)
             trainer = Trainer(spec, run_dir, cfg)
         except (DatasetError, RuntimeError) as e:
             raise click.ClickException(str(e)) from None
@@ -83,6 +89,10 @@ def run_training(build):
         click.echo(f"step {trainer.step}: model file {run_dir / 'model.safetensors'}", err=True)
 
     return command
+
+
+def split_attrs(attrs: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in attrs.split(",") if a.strip())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -105,21 +115,105 @@ def main() -> None:
 @click.option("--test-fraction", type=float, default=0.1, show_default=True, help="Held-out share per domain.")
 @trainer_options
 @run_training
-def folder_cmd(root: Path, group: str, align_domains: tuple[str, ...], test_fraction: float, seed: int
-               ) -> DatasetSpec:
+def folder_cmd(root: Path, group: str, align_domains: tuple[str, ...], test_fraction: float):
     """Any folder-per-domain set (e.g. selfie2anime: selfie/ and anime/)."""
-    from stylize.train.datasets import folder
-    return folder.build(root, group, align_domains, test_fraction, seed)
+    return "folder", {"root": root, "group": group, "align_domains": align_domains, "test_fraction": test_fraction}
 
 
 @main.command("anime-sketch")
 @click.option("--data", "root", type=DIR, required=True, help="Folder of anime images.")
 @trainer_options
 @run_training
-def anime_sketch_cmd(root: Path, seed: int) -> DatasetSpec:
+def anime_sketch_cmd(root: Path):
     """Anime <-> sketch; sketches are made from the anime images (pencil-sketch transform, cached)."""
-    from stylize.train.datasets import anime_sketch
-    return anime_sketch.build(root, seed)
+    return "anime-sketch", {"root": root}
+
+
+@main.command("celeba")
+@click.option("--data", "root", type=DIR, required=True,
+              help="Folder with list_attr_celeba.txt and img_align_celeba/.")
+@click.option("--attrs", default="Black_Hair,Blond_Hair,Brown_Hair,Male,Young", show_default=True,
+              help="Comma-separated CelebA attributes; hair colours form one exclusive group.")
+@trainer_options
+@run_training
+def celeba_cmd(root: Path, attrs: str):
+    """CelebA attributes (hair / gender / age ...); the last 2,000 images are the test split."""
+    return "celeba", {"root": root, "attrs": split_attrs(attrs)}
+
+
+@main.command("rafd")
+@click.option("--data", "root", type=DIR, required=True, help="Folder of RaFD images (published file names).")
+@trainer_options
+@run_training
+def rafd_cmd(root: Path):
+    """RaFD expressions (8), from the file names; split by subject."""
+    return "rafd", {"root": root}
+
+
+@main.command("ckplus")
+@click.option("--data", "root", type=DIR, required=True, help="Folder with cohn-kanade-images/ and Emotion/.")
+@trainer_options
+@run_training
+def ckplus_cmd(root: Path):
+    """CK+ expressions: each labelled sequence's peak frame with its emotion and its first frame as neutral."""
+    return "ckplus", {"root": root}
+
+
+@main.command("joint")
+@click.option("--celeba", "celeba_root", type=DIR, required=True, help="The CelebA folder.")
+@click.option("--rafd", "rafd_root", type=DIR, required=True, help="The RaFD folder.")
+@click.option("--attrs", default="Black_Hair,Blond_Hair,Brown_Hair,Male,Young", show_default=True,
+              help="CelebA attributes to use.")
+@trainer_options
+@run_training
+def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
+    """CelebA + RaFD in one model with the mask vector (paper section 3.2)."""
+    return "joint", {"celeba_root": celeba_root, "rafd_root": rafd_root,
+                     "attrs": split_attrs(attrs)}
+
+
+@main.command("eval")
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--data", type=DIR, help="Dataset folder, if not where the model was trained from.")
+@click.option("--judge-steps", type=int, default=400, show_default=True,
+              help="Training steps of the judge classifier (trained on the real training images).")
+@click.option("--limit", type=int, default=None, help="Evaluate on at most this many held-out images.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Crop cache folder (default: the run's cache, or .stylize-cache beside the model).")
+def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None) -> None:
+    """Evaluate a run folder or model file on its held-out split: how often translated images are classified as
+    the target domain, and the cycle reconstruction L1. Printed, saved as eval.json and added to the model
+    file's provenance."""
+    import json
+
+    from stylize.models.modelfile import ModelFileError, load_model, update_provenance
+    from stylize.train.datasets import build_dataset
+    from stylize.train.evaluate import evaluate
+
+    model_path = target / "model.safetensors" if target.is_dir() else target
+    try:
+        model = load_model(model_path)
+    except ModelFileError as e:
+        raise click.ClickException(str(e)) from None
+    source = model.provenance.get("source")
+    if not source:
+        raise click.ClickException(f"{model_path} does not record the dataset it was trained on")
+    args = dict(source["args"])
+    if data is not None:
+        if "root" not in args:
+            raise click.ClickException("--data works for single-folder datasets; this model used several")
+        args["root"] = str(data)
+    try:
+        spec = build_dataset(source["dataset"], **args)
+        cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
+        result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)))
+    except (DatasetError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(json.dumps(result, indent=2))
+    out = (target if target.is_dir() else model_path.parent) / ("eval.json" if target.is_dir() else
+                                                                f"{model_path.stem}.eval.json")
+    out.write_text(json.dumps(result, indent=2))
+    update_provenance(model_path, eval=result)
 
 
 if __name__ == "__main__":

@@ -101,8 +101,12 @@ def save_model(path: str | Path, generator: Generator, discriminator: Discrimina
     tensors = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
                for k, v in tensors.items()}
     meta = build_metadata(generator, discriminator, schema, image_size, alignment, provenance)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    return _write_file(tensors, meta, Path(path))
+
+
+def _write_file(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> Path:
+    """Writes beside the target and renames, so a reader never sees a half-written model under its final name."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(meta)})
@@ -111,6 +115,16 @@ def save_model(path: str | Path, generator: Generator, discriminator: Discrimina
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def update_provenance(path: str | Path, **items) -> None:
+    """Adds entries (e.g. eval figures) to a model file's provenance, rewriting the file atomically."""
+    path = Path(path)
+    meta = read_metadata(path)
+    meta["provenance"] = {**meta.get("provenance", {}), **items}
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    _write_file(tensors, meta, path)
 
 
 def bundled_dir() -> Path:

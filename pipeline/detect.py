@@ -84,8 +84,10 @@ class FaceDetector:
             self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model_file("mmod_human_face_detector.dat")))
         self._predictor = dlib.shape_predictor(str(dlib_model_file("shape_predictor_68_face_landmarks.dat")))
 
-    def boxes(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
+    def boxes(self, rgb: np.ndarray, upsample: int | None = None
+              ) -> list[tuple[tuple[float, float, float, float], float]]:
         """Face boxes in full-frame coordinates with scores, detected on a copy at most ``max_side`` wide."""
+        upsample = self.upsample if upsample is None else upsample
         h, w = rgb.shape[:2]
         scale = 1.0
         small = rgb
@@ -95,10 +97,10 @@ class FaceDetector:
         small = np.ascontiguousarray(small)
         found = []
         if self.method == "hog":
-            rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
+            rects, scores, _ = self._detector.run(small, upsample, 0.0)
             found = list(zip(rects, scores, strict=True))
         else:
-            found = [(d.rect, d.confidence) for d in self._detector(small, self.upsample)]
+            found = [(d.rect, d.confidence) for d in self._detector(small, upsample)]
         return [((r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale), float(s))
                 for r, s in found]
 
@@ -108,9 +110,9 @@ class FaceDetector:
         shape = self._predictor(rgb, rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
+    def detect(self, rgb: np.ndarray, upsample: int | None = None) -> list[Detection]:
         """All faces of at least ``min_size`` pixels, largest first."""
         rgb = np.ascontiguousarray(rgb)
-        faces = [Detection(box, self.landmarks(rgb, box), score) for box, score in self.boxes(rgb)]
+        faces = [Detection(box, self.landmarks(rgb, box), score) for box, score in self.boxes(rgb, upsample)]
         faces = [f for f in faces if f.size >= self.min_size]
         return sorted(faces, key=lambda f: -f.size)

@@ -228,3 +228,15 @@ def test_help_explains_itself():
 
     r = CliRunner().invoke(train_main, ["--help"])
     assert r.exit_code == 0 and "resumable" in r.output
+
+
+def test_every_source_package_is_installed():
+    """Each folder with an ``__init__.py`` must ship as ``stylize.<folder>`` (a forgotten one only fails installed)."""
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for top in ("models", "pipeline", "cli", "train"):
+        for init in sorted((root / top).rglob("__init__.py")):
+            dotted = ".".join(init.parent.relative_to(root).parts)
+            importlib.import_module(f"stylize.{dotted}")

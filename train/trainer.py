@@ -139,7 +139,8 @@ class Trainer:
     def export(self, path: Path | None = None) -> Path:
         """The run's model file, usable directly by ``stylize video --model``."""
         provenance = {
-            "trainer": "stylize-train", "dataset": self.spec.name, "counts": self.spec.counts,
+            "trainer": "stylize-train", "dataset": self.spec.name, "source": self.spec.source,
+            "counts": self.spec.counts,
             "train_images": len(self.train_crops.labels), "test_images": len(self.test_crops.labels),
             "skipped": self.train_crops.skipped, "steps": self.step, "train_seconds": round(self.elapsed),
             "recipe": asdict(self.cfg), "device": str(self.device), "torch": torch.__version__,
@@ -207,7 +208,7 @@ class Trainer:
         """Trains to step ``until`` (default ``num_iters``). Ctrl-C or a kill signal saves a checkpoint first."""
         cfg = self.cfg
         until = min(until or cfg.num_iters, cfg.num_iters)
-        stream = batches(self.train_crops, cfg.batch_size, self.rng)
+        stream = batches(self.train_crops, cfg.batch_size, self.rng, start=self.step)
         log_path = self.run_dir / "losses.csv"
         fields = ["step", "seconds", "g_lr", "D_real", "D_fake", "D_cls", "D_gp", "G_fake", "G_rec", "G_cls"]
         new_log = not log_path.exists()

@@ -52,6 +52,7 @@ class DatasetSpec:
     train: list[Sample]
     test: list[Sample]
     counts: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)  # {"dataset": module name, "args": {...}}, set by build_dataset
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -133,7 +134,7 @@ def prepare_crops(samples: list[Sample], alignment: Alignment, size: int, cache_
             if detector is None:
                 from stylize.pipeline.detect import FaceDetector
                 detector = FaceDetector(max_side=None)
-            faces = detector.detect(rgb)
+            faces = detector.detect(rgb) or detector.detect(rgb, upsample=1)  # small faces need the finer pass
             if not faces:
                 skipped["no_face"] += 1
                 continue
@@ -160,13 +161,13 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return x.div_(127.5).sub_(1.0)
 
 
-def batches(crops: Crops, batch_size: int, generator: torch.Generator, flip: bool = True
+def batches(crops: Crops, batch_size: int, generator: torch.Generator, flip: bool = True, start: int = 0
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
     """Endless random batches (images, labels, label-set id), every batch from one label set, cycling through the
     sets in turn as the paper's joint training does. All randomness comes from ``generator``, whose state the
     checkpoint saves, so a resumed run draws the same batches it would have drawn."""
     by_set = [np.flatnonzero(crops.sets == s) for s in np.unique(crops.sets)]
-    step = 0
+    step = start
     while True:
         set_id = step % len(by_set)
         pool = by_set[set_id]

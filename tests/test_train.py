@@ -1,0 +1,136 @@
+"""`stylize-train`: every dataset module trains, resumes and exports a model the inference path uses."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from stylize.cli.main import main as stylize_main
+from stylize.cli.train import main
+from stylize.models import load_model
+from stylize.train.datasets import build_dataset
+from stylize.train.datasets.base import pencil_sketch
+
+from . import standins
+from .test_image import portrait
+
+TINY = ["--image-size", "32", "--g-conv-dim", "8", "--d-conv-dim", "8", "--g-repeat-num", "1", "--d-repeat-num",
+        "3", "--batch-size", "4", "--n-critic", "2", "--sample-every", "3", "--checkpoint-every", "3",
+        "--log-every", "1", "--num-iters", "100", "--num-iters-decay", "50"]
+
+CASES = {
+    "folder": (standins.make_folder, lambda p: ["folder", "--data", p, "--align-domain", "red"], "--domain"),
+    "anime-sketch": (standins.make_anime, lambda p: ["anime-sketch", "--data", p], "--domain"),
+    "celeba": (standins.make_celeba, lambda p: ["celeba", "--data", p], "--hair"),
+    "rafd": (standins.make_rafd, lambda p: ["rafd", "--data", p], "--expression"),
+    "ckplus": (standins.make_ckplus, lambda p: ["ckplus", "--data", p], "--expression"),
+}
+
+
+def train(args, run, until):
+    r = CliRunner().invoke(main, [*map(str, args), "--run", str(run), "--until", str(until), *TINY])
+    assert r.exit_code == 0, r.output
+    return r
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_dataset_trains_resumes_and_exports(name, tmp_path):
+    make, args, option = CASES[name]
+    data = make(tmp_path / "data")
+    run = tmp_path / "run"
+    train(args(data), run, 3)
+    r = train(args(data), run, 5)
+    assert "starting at step 3" in r.output
+    log = (run / "losses.csv").read_text().splitlines()
+    assert [int(line.split(",")[0]) for line in log[1:]] == [1, 2, 3, 4, 5]
+    assert (run / "samples" / "000003.png").exists()
+    model = load_model(run / "model.safetensors")
+    assert model.provenance["steps"] == 5 and model.provenance["source"]["dataset"] == name
+    value = model.schema.groups[0].values[-1]
+    src = tmp_path / "p.png"
+    Image.fromarray(portrait()).save(src)
+    out = tmp_path / "o.png"
+    r = CliRunner().invoke(stylize_main, ["image", str(src), "-m", str(run / "model.safetensors"), option, value,
+                                          "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.exists()
+
+
+def test_joint_uses_mask_vector_and_alternates_sets(tmp_path):
+    celeba = standins.make_celeba(tmp_path / "celeba")
+    rafd = standins.make_rafd(tmp_path / "rafd")
+    run = tmp_path / "run"
+    train(["joint", "--celeba", celeba, "--rafd", rafd], run, 4)
+    model = load_model(run / "model.safetensors")
+    assert model.schema.has_mask and model.generator.c_dim == 3 + 1 + 1 + 8 + 2
+    assert [s.name for s in model.schema.label_sets] == ["celeba", "rafd"]
+    spec = build_dataset("joint", celeba_root=celeba, rafd_root=rafd)
+    assert {s.label[-2:] for s in spec.train} == {(1.0, 0.0), (0.0, 1.0)}
+
+
+def test_resume_is_exact(tmp_path):
+    data = standins.make_anime(tmp_path / "anime")
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(["anime-sketch", "--data", data], a, 6)
+    train(["anime-sketch", "--data", data], b, 3)
+    train(["anime-sketch", "--data", data], b, 6)
+    sa = torch.load(a / "checkpoint.pt", weights_only=True)
+    sb = torch.load(b / "checkpoint.pt", weights_only=True)
+    for k in sa["G"]:
+        assert torch.equal(sa["G"][k], sb["G"][k]), k
+
+
+def test_classification_loss_falls_on_learnable_labels(tmp_path):
+    """A longer (still tiny) run: D's domain classifier must learn red vs blue."""
+    data = standins.make_folder(tmp_path / "data", n=12)
+    run = tmp_path / "run"
+    args = TINY + ["--sample-every", "1000", "--checkpoint-every", "1000", "--log-every", "10",
+                   "--num-iters", "1000", "--num-iters-decay", "0"]  # later options win: no decay here
+    r = CliRunner().invoke(main, ["folder", "--data", str(data), "--run", str(run), "--until", "300", *args])
+    assert r.exit_code == 0, r.output
+    rows = [line.split(",") for line in (run / "losses.csv").read_text().splitlines()]
+    cls = [float(r[rows[0].index("D_cls")]) for r in rows[1:]]
+    assert np.mean(cls[:3]) > 0.6  # starts at chance (ln 2 for two domains)
+    assert np.mean(cls[-3:]) < 0.5 * np.mean(cls[:3])
+
+
+def test_eval_reports_accuracy_and_reconstruction(tmp_path):
+    data = standins.make_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["folder", "--data", data], run, 3)
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "30"])
+    assert r.exit_code == 0, r.output
+    result = json.loads((run / "eval.json").read_text())
+    assert 0 <= result["target_accuracy"] <= 1 and result["reconstruction_l1"] > 0
+    assert result["test_images"] == 2
+    assert load_model(run / "model.safetensors").provenance["eval"] == result
+
+
+@pytest.mark.parametrize("case", ["empty", "one_domain", "no_attr_file", "decay_too_long"])
+def test_bad_data_is_a_clear_error(case, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    if case == "one_domain":
+        (data / "only").mkdir()
+        standins.make_anime(data / "only" / "x")
+    if case == "decay_too_long":
+        standins.make_folder(data)
+    args = ["celeba", "--data", data] if case == "no_attr_file" else ["folder", "--data", data]
+    extra = ["--num-iters-decay", "101"] if case == "decay_too_long" else []
+    r = CliRunner().invoke(main, [*map(str, args), "--run", str(tmp_path / "run"), *TINY, *extra])
+    if case == "decay_too_long":  # a usage error: click's exit status 2, naming the option
+        assert r.exit_code == 2 and "--num-iters-decay" in r.output and "Traceback" not in r.output, r.output
+        return
+    assert r.exit_code == 1 and r.output.startswith("Error:") and "Traceback" not in r.output, r.output
+
+
+def test_pencil_sketch_is_deterministic_and_gray():
+    img = standins.face(0, (64, 64))
+    a, b = pencil_sketch(img), pencil_sketch(img.copy())
+    assert np.array_equal(a, b) and np.array_equal(a[..., 0], a[..., 1])
+    assert a.mean() > img.mean()  # mostly paper-white
