@@ -83,8 +83,9 @@ def common_options(f):
 @click.option("--preset", default="veryfast", show_default=True, help="x264 speed/size preset.")
 @click.option("--smooth/--no-smooth", default=True, show_default=True,
               help="Track faces and smooth their alignment over time (off: per-frame, flickers; for comparison).")
-@click.option("--smooth-output", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
-              help="Also blend each generated face with the previous one, motion-compensated (0 = off, 0.5 strong).")
+@click.option("--smooth-output", type=click.FloatRange(0, 0.9), default=0.5, show_default=True,
+              help="Blend each generated face with the previous one, motion-compensated: removes texture shimmer "
+                   "(0 = off; higher is steadier but trails fast expression changes). --no-smooth turns it off too.")
 @click.pass_context
 @fail_cleanly
 def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, device: str, detector: str,
@@ -102,8 +103,8 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, d
     targets = parse_targets(ctx.args)
     model = load_model(model_name)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face,
-                          smoothing=SmoothingConfig() if smooth else None, smooth_output=smooth_output, crf=crf,
-                          preset=preset, progress=progress)
+                          smoothing=SmoothingConfig() if smooth else None,
+                          smooth_output=smooth_output if smooth else 0.0, crf=crf, preset=preset, progress=progress)
     report = edit_video(source, output, model, targets, options)
     s = report.stats
     if model.alignment.kind == "face" and s.faces == 0:

@@ -29,7 +29,7 @@ class EditOptions:
     detect_max_side: int = 640
     min_face: int = 36  # faces smaller than this (pixels, about 2.5× the eye distance) are left alone
     smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)  # None: --no-smooth
-    smooth_output: float = 0.0  # blend strength of --smooth-output; 0 is off
+    smooth_output: float = 0.5  # blend strength of --smooth-output (0 is off); benchmarks/flicker.py measures it
     crf: int = 18
     preset: str = "veryfast"
     progress: bool = True

@@ -1,0 +1,58 @@
+"""Face-region flicker of `stylize video`, with and without temporal smoothing.
+
+Prints, per clip and setting, the warping-error ratio output/source (1.0 = no flicker added; see
+stylize/pipeline/flicker.py), the edit's strength (mean |output − source| in the face regions, 0..255) so a
+"no flicker" figure cannot come from an edit that did nothing, and the rate.
+
+    python benchmarks/flicker.py [--model anime] [--domain anime]
+
+Clips: samples/astronaut.mp4 (one face, camera motion) and, when ../shared is present, a two-person clip with two
+scene cuts made from real selfies (benchmarks/clips.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import clips
+
+from stylize.models import load_model
+from stylize.pipeline.edit import EditOptions
+from stylize.pipeline.flicker import measure_flicker
+from stylize.pipeline.video import edit_video
+
+SETTINGS = {
+    "--no-smooth": EditOptions(smoothing=None, smooth_output=0.0, progress=False),
+    "--smooth-output 0": EditOptions(smooth_output=0.0, progress=False),
+    "default (0.5)": EditOptions(progress=False),
+    "--smooth-output 0.7": EditOptions(smooth_output=0.7, progress=False),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="anime")
+    ap.add_argument("--domain", default="anime")
+    args = ap.parse_args()
+    model = load_model(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        sources = {"astronaut (1 face)": clips.DEMO}
+        if clips.SELFIES.is_dir():
+            sources["selfies (2 faces, 2 cuts)"] = clips.collage(tmp / "collage.mp4")
+        print(f"model {args.model} (--domain {args.domain})")
+        print(f"{'clip':28} {'setting':22} {'flicker ratio':>13} {'edit strength':>13} {'fps':>6}")
+        for name, src in sources.items():
+            for setting, options in SETTINGS.items():
+                out = tmp / "out.mp4"
+                report = edit_video(src, out, model, {"domain": args.domain},
+                                    options)
+                flicker = measure_flicker(src, out)
+                print(f"{name:28} {setting:22} {flicker.ratio:13.2f} {flicker.edit_strength:13.1f} "
+                      f"{report.fps:6.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

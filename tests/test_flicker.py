@@ -1,0 +1,52 @@
+"""The flicker measure (warping error ratio in face regions) and what temporal smoothing does to it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stylize.models import load_model
+from stylize.pipeline.detect import FaceDetector
+from stylize.pipeline.edit import EditOptions
+from stylize.pipeline.flicker import measure_flicker, measure_pairs
+from stylize.pipeline.video import edit_video
+
+from .conftest import render_frames
+
+
+def shimmer(frames, amount, seed=0):
+    """Adds fresh noise to the face area of every frame: the frame-to-frame change the measure must catch."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in frames:
+        g = f.astype(np.float32)
+        g[20:220, :] += rng.normal(0, amount, g[20:220].shape)
+        out.append(np.clip(g, 0, 255).astype(np.uint8))
+    return out
+
+
+def test_unchanged_video_has_ratio_one_and_no_edit():
+    frames = render_frames(8)
+    r = measure_pairs(zip(frames, frames, strict=True), FaceDetector())
+    assert r.frames == 7 and r.ratio == 1.0 and r.edit_strength == 0.0
+
+
+def test_shimmer_raises_the_ratio_and_a_steady_edit_does_not():
+    frames = render_frames(8)
+    noisy = measure_pairs(zip(frames, shimmer(frames, 12), strict=True), FaceDetector())
+    assert noisy.ratio > 3
+    tinted = [np.clip(f.astype(np.int16) + 30, 0, 255).astype(np.uint8) for f in frames]
+    steady = measure_pairs(zip(frames, tinted, strict=True), FaceDetector())
+    assert steady.ratio < 1.2 and steady.edit_strength > 20
+
+
+def test_smoothing_lowers_flicker_of_a_real_edit(clip, model_file, tmp_path):
+    model = load_model(model_file)
+    ratios = {}
+    for name, options in {"off": EditOptions(smoothing=None, smooth_output=0.0, progress=False),
+                          "on": EditOptions(progress=False)}.items():
+        out = tmp_path / f"{name}.mp4"
+        edit_video(clip, out, model, {"hair": "blond"}, options)
+        report = measure_flicker(clip, out)
+        assert report.frames >= 40 and report.edit_strength > 10
+        ratios[name] = report.ratio
+    assert ratios["on"] < 0.8 * ratios["off"], ratios
