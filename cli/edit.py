@@ -81,6 +81,9 @@ def common_options(f):
 @click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
               help="x264 quality: lower is better and larger; 18 is visually lossless for most footage.")
 @click.option("--preset", default="veryfast", show_default=True, help="x264 speed/size preset.")
+@click.option("--detect-every", type=click.IntRange(1, 30), default=3, show_default=True,
+              help="Run the full face detector every N frames; in between, refit landmarks on the tracked faces "
+                   "(faster; new faces are found up to N-1 frames late).")
 @click.option("--smooth/--no-smooth", default=True, show_default=True,
               help="Track faces and smooth their alignment over time (off: per-frame, flickers; for comparison).")
 @click.option("--smooth-output", type=click.FloatRange(0, 0.9), default=0.5, show_default=True,
@@ -89,8 +92,8 @@ def common_options(f):
 @click.pass_context
 @fail_cleanly
 def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, device: str, detector: str,
-              min_face: int, batch_size: int, progress: bool, crf: int, preset: str, smooth: bool,
-              smooth_output: float) -> None:
+              min_face: int, batch_size: int, progress: bool, crf: int, preset: str, detect_every: int,
+              smooth: bool, smooth_output: float) -> None:
     """Edit every face in the video SOURCE, e.g. `stylize video in.mp4 --domain anime -o out.mp4`.
 
     The output keeps the frame count, size, frame rate and audio of SOURCE; frames without faces pass through
@@ -104,7 +107,8 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, d
     model = load_model(model_name)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face,
                           smoothing=SmoothingConfig() if smooth else None,
-                          smooth_output=smooth_output if smooth else 0.0, crf=crf, preset=preset, progress=progress)
+                          smooth_output=smooth_output if smooth else 0.0, detect_every=detect_every, crf=crf,
+                          preset=preset, progress=progress)
     report = edit_video(source, output, model, targets, options)
     s = report.stats
     if model.alignment.kind == "face" and s.faces == 0:

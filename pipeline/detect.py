@@ -16,6 +16,7 @@ import cv2
 import dlib
 import numpy as np
 
+from .align import similarity_transform
 from .frames import Face, Frame
 
 # 68-point indices (iBUG 300-W) of the five alignment points: eye centres, nose tip, mouth corners.
@@ -55,11 +56,54 @@ class Detection:
         return float(np.linalg.norm(p[1] - p[0]) * 2.5)
 
 
-def detect_frames(frames: Iterable[Frame], detector: FaceDetector) -> Iterator[Frame]:
-    """Stage: attaches every detected face (raw landmarks, not yet tracked) to its frame."""
+# A refitted face whose landmarks moved, after removing the best similarity motion, by more than this fraction
+# of its size, or whose box no longer looks like it did in the previous frame (normalised cross-correlation of
+# the two patches below LOST_NCC) has been lost (it left, turned away, or the shot changed): detect afresh.
+LOST_RESIDUAL = 0.08
+LOST_NCC = 0.6
+
+
+def patch(rgb: np.ndarray, box: tuple[float, float, float, float], size: int = 24) -> np.ndarray:
+    """A small zero-mean, unit-norm gray patch of ``box``, for comparing a face between frames."""
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return np.zeros((size, size), np.float32)
+    g = cv2.resize(cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY), (size, size),
+                   interpolation=cv2.INTER_AREA).astype(np.float32)
+    g -= g.mean()
+    return g / max(float(np.linalg.norm(g)), 1e-6)
+
+
+def detect_frames(frames: Iterable[Frame], detector: FaceDetector, every: int = 1) -> Iterator[Frame]:
+    """Stage: attaches the faces (raw landmarks, not yet tracked) to each frame.
+
+    The full detector runs on every ``every``-th frame. In between, each face's landmarks are refitted on its
+    box carried over from the previous frame (dlib's shape predictor takes about a millisecond; the detector
+    12-50 ms), and a face whose refit does not hold together sends that frame to the full detector. New faces
+    are therefore found at most ``every`` - 1 frames late, which the tracker's fade-in covers."""
+    carried: list[Detection] = []
+    previous = None
+    since = 0
     for frame in frames:
-        frame.faces = [Face(d.points5, d.box, score=d.score) for d in detector.detect(frame.image)]
+        faces = None
+        if every > 1 and carried and since < every:
+            faces = detector.refit(frame.image, carried, previous)
+        if faces is None:
+            faces, since = detector.detect(frame.image), 0
+        since += 1
+        carried, previous = faces, frame.image
+        frame.faces = [Face(d.points5, d.box, score=d.score) for d in faces]
         yield frame
+
+
+def moved_box(box: tuple[float, float, float, float], m: np.ndarray) -> tuple[float, float, float, float]:
+    """``box`` carried by similarity ``m`` (its centre moved, its size scaled; boxes stay upright)."""
+    x0, y0, x1, y1 = box
+    cx, cy = m[:, :2] @ np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + m[:, 2]
+    half = np.sqrt(abs(np.linalg.det(m[:, :2]))) * np.array([x1 - x0, y1 - y0]) / 2
+    return (float(cx - half[0]), float(cy - half[1]), float(cx + half[0]), float(cy + half[1]))
 
 
 def five_points(landmarks: np.ndarray) -> np.ndarray:
@@ -109,6 +153,25 @@ class FaceDetector:
         rect = dlib.rectangle(*(int(round(v)) for v in box))
         shape = self._predictor(rgb, rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+    def refit(self, rgb: np.ndarray, faces: list[Detection], previous: np.ndarray) -> list[Detection] | None:
+        """The same ``faces`` of frame ``previous`` in the new frame ``rgb``, landmarks refitted on boxes moved
+        with them; None if any is lost."""
+        rgb = np.ascontiguousarray(rgb)
+        out = []
+        for face in faces:
+            box, lm = face.box, face.landmarks
+            for _ in range(2):  # a second pass re-centres the box on where the face moved
+                new = self.landmarks(rgb, box)
+                m = similarity_transform(lm, new)
+                box = moved_box(face.box, m)
+            moved = lm @ m[:, :2].T + m[:, 2]
+            if np.sqrt(np.mean(np.sum((moved - new) ** 2, axis=1))) > LOST_RESIDUAL * face.size:
+                return None
+            if float(np.sum(patch(previous, face.box) * patch(rgb, box))) < LOST_NCC:
+                return None
+            out.append(Detection(box, new, face.score))
+        return out
 
     def detect(self, rgb: np.ndarray, upsample: int | None = None) -> list[Detection]:
         """All faces of at least ``min_size`` pixels, largest first."""

@@ -27,6 +27,7 @@ class EditOptions:
     detector: str = "hog"
     upsample: int = 0
     detect_max_side: int = 640
+    detect_every: int = 3  # full detection every N video frames, landmark refits between (see detect_frames)
     min_face: int = 36  # faces smaller than this (pixels, about 2.5× the eye distance) are left alone
     smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)  # None: --no-smooth
     smooth_output: float = 0.5  # blend strength of --smooth-output (0 is off); benchmarks/flicker.py measures it
@@ -56,7 +57,7 @@ def edit_frames(frames: Iterable[Frame], translator: Translator, detector: FaceD
     if model.alignment.kind == "face":
         if detector is None:
             raise ValueError("a face model needs a detector")
-        stages.append(detect_frames(stages[-1], detector))
+        stages.append(detect_frames(stages[-1], detector, options.detect_every if video else 1))
         if video:
             stages.append(prefetch(stages[-1], 16, "detect"))
             tracker = FaceTracker(options.smoothing or SmoothingConfig.off())

@@ -124,3 +124,23 @@ def test_interrupt_leaves_nothing_under_the_output_name(clip, model_file, tmp_pa
     r = run("video", clip, "-m", model_file, "--hair", "blond", "-o", out, "--no-progress")
     assert r.exit_code == 130
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_detect_every_n_refits_between_and_redetects_when_a_face_leaves():
+    from stylize.pipeline.detect import FaceDetector, detect_frames
+    from stylize.pipeline.frames import Frame
+
+    from .conftest import background, render_frames
+
+    images = render_frames(10) + [background(240, 320, 0)] * 3  # the face leaves after frame 9, mid-interval
+    detector = FaceDetector()
+    full_calls = []
+    detect = detector.detect
+    detector.detect = lambda rgb, *a: full_calls.append(1) or detect(rgb, *a)
+    every = list(detect_frames([Frame(i, im) for i, im in enumerate(images)], detector, every=4))
+    assert len(full_calls) == 3 + 3  # frames 0, 4, 8; the refit on frame 10 fails; then faceless frames
+    detector.detect = detect
+    each = list(detect_frames([Frame(i, im) for i, im in enumerate(images)], detector, every=1))
+    assert [len(f.faces) for f in every] == [len(f.faces) for f in each] == [1] * 10 + [0] * 3
+    for a, b in zip(every[:10], each[:10], strict=True):
+        assert np.abs(a.faces[0].points5 - b.faces[0].points5).max() < 3  # pixels, on a 200 px face

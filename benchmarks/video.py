@@ -1,0 +1,126 @@
+"""Throughput of `stylize video`: each stage on its own, end to end, against a plain ffmpeg transcode, and the
+peak memory for a short and a long clip, all in one run on the same clip.
+
+    python benchmarks/video.py [--model anime] [--clip samples/astronaut.mp4] [--rss]
+
+Stages are timed on the clip's frames held in memory, one stage at a time, single-threaded as the pipeline runs
+them; "end to end" is `edit_video` with its stages overlapped in threads. --rss also runs the CLI on 10 s and
+60 s loops of the clip in child processes and prints each one's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import clips
+
+from stylize.models import load_model
+from stylize.pipeline.align import align_frames
+from stylize.pipeline.composite import composite
+from stylize.pipeline.decode import read_frames
+from stylize.pipeline.detect import detect_frames
+from stylize.pipeline.edit import EditOptions
+from stylize.pipeline.encode import VideoWriter
+from stylize.pipeline.ffmpeg_tools import ffmpeg_exe, probe
+from stylize.pipeline.track import FaceTracker, SmoothingConfig
+from stylize.pipeline.translate import Translator, translate_frames
+from stylize.pipeline.video import edit_video
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / max(seconds, 1e-9)
+
+
+def timed(label: str, run, n: int, results: dict[str, float]):
+    """Runs ``run()`` once and records ``n`` frames over its wall time as ``results[label]``."""
+    start = time.perf_counter()
+    out = run()
+    results[label] = rate(n, time.perf_counter() - start)
+    return out
+
+
+def stage_rates(clip: Path, model_name: str, domain: str, every: int, tmp: Path) -> dict[str, float]:
+    info = probe(clip)
+    model = load_model(model_name)
+    options = EditOptions(progress=False, detect_every=every)
+    r: dict[str, float] = {}
+    n = info.frame_estimate
+    frames = timed("decode", lambda: list(read_frames(clip, info)), n, r)
+    detector = options.make_detector()
+    timed("detect (every frame)", lambda: list(detect_frames(frames, detector, 1)), n, r)
+    if every > 1:
+        timed(f"detect (full every {every})", lambda: list(detect_frames(frames, detector, every)), n, r)
+    tracked = timed("track + align", lambda: list(align_frames(FaceTracker(SmoothingConfig())(frames),
+                                                                  model.alignment, model.image_size)), n, r)
+    translator = Translator(model, {"domain": domain})
+    timed("translate", lambda: list(translate_frames(tracked, translator, options.batch_size)), n, r)
+
+    def encode():
+        with VideoWriter(tmp / "enc.mp4", info, clip) as writer:
+            for f in tracked:
+                writer.write(composite(f))
+
+    timed("composite + encode", encode, n, r)
+    return r
+
+
+def transcode_rate(clip: Path, n: int, tmp: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-preset", "veryfast",
+                    "-crf", "18", "-c:a", "copy", str(tmp / "t.mp4")], check=True)
+    return rate(n, time.perf_counter() - start)
+
+
+def peak_rss_mb(clip: Path, model_name: str, domain: str, tmp: Path) -> float:
+    """Runs the CLI in a child process and returns that child's peak resident memory."""
+    # VmHWM, not getrusage: Linux carries ru_maxrss over from the parent across fork + exec.
+    code = ("import sys; from stylize.cli.main import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
+    out = subprocess.run([sys.executable, "-c", code, "video", str(clip), "-m", model_name, "--domain", domain,
+                          "-o", str(tmp / "rss.mp4"), "--no-progress"], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="anime")
+    ap.add_argument("--domain", default="anime")
+    ap.add_argument("--clip", type=Path, default=clips.DEMO)
+    ap.add_argument("--every", type=int, default=3, help="also time detection with full detection every N frames")
+    ap.add_argument("--rss", action="store_true", help="peak memory of a 10 s and a 60 s clip")
+    args = ap.parse_args()
+    info = probe(args.clip)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        stages = stage_rates(args.clip, args.model, args.domain, args.every, tmp)
+        n = info.frame_estimate
+        print(f"clip {args.clip.name}: {info.width}x{info.height}, {n} frames; model {args.model}")
+        for label, fps in stages.items():
+            print(f"  {label:28} {fps:8.1f} fps")
+        transcode = transcode_rate(args.clip, n, tmp)
+        print(f"  {'ffmpeg x264 transcode':28} {transcode:8.1f} fps")
+        model = load_model(args.model)
+        for every in sorted({1, args.every}):
+            report = edit_video(args.clip, tmp / "e2e.mp4", model, {"domain": args.domain},
+                                EditOptions(progress=False, detect_every=every))
+            used = {k: v for k, v in stages.items() if "detect" not in k or (every > 1) == ("full" in k)}
+            slowest = min(used, key=used.get)
+            print(f"end to end, --detect-every {every}: {report.fps:.1f} fps = {report.fps / used[slowest]:.2f} x "
+                  f"the slowest stage ({slowest}), {report.fps / transcode:.2f} x a plain transcode")
+        if args.rss:
+            for seconds in (10, 60):
+                clip = clips.looped(seconds, tmp / f"loop{seconds}.mp4", args.clip)
+                print(f"peak RSS, {seconds:2d} s clip: {peak_rss_mb(clip, args.model, args.domain, tmp):.0f} MB",
+                      flush=True)
+    print(f"(this process's peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
