@@ -180,7 +180,10 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
 @click.option("--limit", type=int, default=None, help="Evaluate on at most this many held-out images.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Crop cache folder (default: the run's cache, or .stylize-cache beside the model).")
-def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None) -> None:
+@click.option("--grid", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also save a PNG grid of held-out images: each row the input, then each domain value.")
+def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
+             grid: Path | None) -> None:
     """Evaluate a run folder or model file on its held-out split: how often translated images are classified as
     the target domain, and the cycle reconstruction L1. Printed, saved as eval.json and added to the model
     file's provenance."""
@@ -206,7 +209,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
     try:
         spec = build_dataset(source["dataset"], **args)
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
-        result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)))
+        result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)), grid=grid)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))

@@ -103,11 +103,12 @@ def test_eval_reports_accuracy_and_reconstruction(tmp_path):
     data = standins.make_folder(tmp_path / "data")
     run = tmp_path / "run"
     train(["folder", "--data", data], run, 3)
-    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "30"])
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "30", "--grid", str(tmp_path / "g.png")])
     assert r.exit_code == 0, r.output
     result = json.loads((run / "eval.json").read_text())
     assert 0 <= result["target_accuracy"] <= 1 and result["reconstruction_l1"] > 0
     assert result["test_images"] == 2
+    assert Image.open(tmp_path / "g.png").size == (3 * 32, 2 * 32)  # 2 held-out rows: input, red, blue
     assert load_model(run / "model.safetensors").provenance["eval"] == result
 
 

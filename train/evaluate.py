@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.utils import save_image
 from tqdm import tqdm
 
 from stylize.models.modelfile import StyleModel
@@ -21,6 +22,7 @@ from stylize.models.schema import DomainSchema
 
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
 from .losses import classification_loss
+from .trainer import translate_grid
 
 CLASSIFIER_SIZE = 64
 
@@ -63,7 +65,9 @@ def predicted(schema: DomainSchema, logits: np.ndarray, set_index: int) -> dict[
 
 @torch.no_grad()
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
-             limit: int | None = None, seed: int = 0, progress: bool = True) -> dict:
+             limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None) -> dict:
+    """Target accuracy and reconstruction L1 on the held-out split; ``grid``: also save a PNG of a few held-out
+    images (rows: input, then each value), spread over the split."""
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
@@ -73,6 +77,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     with torch.enable_grad():
         judge = train_classifier(train, schema, classifier_steps, seed, progress)
     G = model.generator.eval()
+    if grid is not None:
+        save_image(translate_grid(G, schema, test, 8, torch.device("cpu")), grid)
     idx = np.arange(len(test.labels))
     if limit is not None and limit < len(idx):
         idx = np.linspace(0, len(idx) - 1, limit).round().astype(int)
