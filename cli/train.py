@@ -45,7 +45,7 @@ def trainer_options(f):
         else:
             kind = {"int": int, "float": float, "str": str}[str(fld.type)]
             f = click.option(name, type=kind, default=fld.default, show_default=True, help=_HELP.get(fld.name, ""))(f)
-    f = click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+    f = click.option("--run", "--run-dir", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                      help="Run folder: checkpoint, samples, losses.csv, model.safetensors. Reusing it resumes.")(f)
     f = click.option("--until", type=int, default=None, help="Stop at this iteration (resume later).")(f)
     f = click.option("--export", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -84,9 +84,12 @@ def run_training(describe):
             click.echo(f"\ninterrupted: checkpoint saved at step {trainer.step}; rerun the same command to resume",
                        err=True)
             sys.exit(130)
-        if export:
-            trainer.export(export)
-        click.echo(f"step {trainer.step}: model file {run_dir / 'model.safetensors'}", err=True)
+        finally:
+            trainer.close()
+        if trainer.rank == 0:
+            if export:
+                trainer.export(export)
+            click.echo(f"step {trainer.step}: model file {run_dir / 'model.safetensors'}", err=True)
 
     return command
 

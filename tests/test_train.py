@@ -85,6 +85,23 @@ def test_resume_is_exact(tmp_path):
         assert torch.equal(sa["G"][k], sb["G"][k]), k
 
 
+def test_two_process_ddp_run_trains_and_exports(tmp_path):
+    """torchrun with two CPU processes (gloo): the DDP path, the shared crop cache and rank-0-only outputs."""
+    import subprocess
+    import sys
+
+    data = standins.make_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "stylize.cli.train", "folder", "--data", str(data), "--run-dir", str(run), *TINY, "--until", "4",
+           "--threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = (run / "losses.csv").read_text().splitlines()
+    assert log[0].startswith("step,") and [int(line.split(",")[0]) for line in log[1:]] == [1, 2, 3, 4]
+    assert load_model(run / "model.safetensors").provenance["steps"] == 4
+
+
 def test_classification_loss_falls_on_learnable_labels(tmp_path):
     """A longer (still tiny) run: D's domain classifier must learn red vs blue."""
     data = standins.make_folder(tmp_path / "data", n=12)

@@ -108,6 +108,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
             total += 1
             per_value.setdefault(f"{gname}={v}", []).append(ok)
     return {
+        "model_steps": model.provenance.get("steps"),
         "test_images": int(len(idx)),
         "target_accuracy": round(hits / max(total, 1), 4),
         "per_target": {k: round(float(np.mean(v)), 4) for k, v in sorted(per_value.items())},

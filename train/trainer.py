@@ -80,8 +80,12 @@ class Trainer:
         random.seed(config.seed)
         np.random.seed(config.seed)
         cache = cache_dir or self.run_dir / "cache"
+        if self.dist and self.rank != 0:
+            torch.distributed.barrier()  # rank 0 fills the crop cache first; the others then read it
         self.train_crops = prepare_crops(spec.train, spec.alignment, config.image_size, cache, "aligning train")
         self.test_crops = prepare_crops(spec.test, spec.alignment, config.image_size, cache, "aligning test")
+        if self.dist and self.rank == 0:
+            torch.distributed.barrier()
         schema = spec.schema
         self.G = Generator(config.g_conv_dim, schema.c_dim, config.g_repeat_num).to(self.device)
         self.D = Discriminator(config.image_size, config.d_conv_dim, schema.cls_dim, config.d_repeat_num).to(
@@ -148,7 +152,9 @@ class Trainer:
         }
         eval_path = self.run_dir / "eval.json"
         if eval_path.exists():
-            provenance["eval"] = json.loads(eval_path.read_text())
+            result = json.loads(eval_path.read_text())
+            if result.get("model_steps") == self.step:  # figures of an older model would misdescribe this one
+                provenance["eval"] = result
         return save_model(path or self.run_dir / "model.safetensors", self.G, self.D, self.spec.schema,
                           self.cfg.image_size, self.spec.alignment, provenance)
 
@@ -209,9 +215,9 @@ class Trainer:
         cfg = self.cfg
         until = min(until or cfg.num_iters, cfg.num_iters)
         stream = batches(self.train_crops, cfg.batch_size, self.rng, start=self.step)
-        log_path = self.run_dir / "losses.csv"
+        log_path = self.run_dir / "losses.csv" if self.rank == 0 else Path(os.devnull)
         fields = ["step", "seconds", "g_lr", "D_real", "D_fake", "D_cls", "D_gp", "G_fake", "G_rec", "G_cls"]
-        new_log = not log_path.exists()
+        new_log = self.rank == 0 and not log_path.exists()
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
         last_g: dict[str, float] = {}
@@ -258,6 +264,11 @@ class Trainer:
         bar.close()
         self.save_checkpoint()
         self.sample_grid()
+
+    def close(self) -> None:
+        """Leaves the process group of a multi-process (torchrun) run."""
+        if self.dist and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     def tensorboard(self):
         if self.rank != 0:
