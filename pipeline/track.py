@@ -29,6 +29,7 @@ class SmoothingConfig:
     fade: int = 3  # fade in/out length, frames
     match_distance: float = 0.5  # association limit: centre distance / face size
     cut_threshold: float = 0.6  # colour-histogram correlation below this starts a new shot
+    cut_difference: float = 30.0  # ... and so does a mean change of the gray thumbnail above this (0..255)
 
     @property
     def lookahead(self) -> int:
@@ -42,19 +43,26 @@ class SmoothingConfig:
 
 
 class CutDetector:
-    """Flags the first frame of a new shot: hue/saturation histogram correlation with the previous frame drops."""
+    """Flags the first frame of a new shot: the hue/saturation histogram's correlation with the previous frame
+    drops (a new place), or a small gray thumbnail changes by more than ``difference`` on average (a new person in
+    front of the same wall, which a whole-frame histogram barely sees). Slow or hand-held motion changes the
+    thumbnail by a few levels; a cut by tens."""
 
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-        self._prev: np.ndarray | None = None
+    def __init__(self, threshold: float, difference: float = 30.0) -> None:
+        self.threshold, self.difference = threshold, difference
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, rgb: np.ndarray) -> bool:
         small = cv2.resize(rgb, (96, max(1, 96 * rgb.shape[0] // rgb.shape[1])), interpolation=cv2.INTER_AREA)
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
         hist = cv2.calcHist([hsv], [0, 1, 2], None, [12, 4, 4], [0, 180, 0, 256, 0, 256])
         hist = cv2.normalize(hist, hist).flatten()
-        cut = self._prev is not None and cv2.compareHist(self._prev, hist, cv2.HISTCMP_CORREL) < self.threshold
-        self._prev = hist
+        thumb = cv2.resize(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (32, 18), interpolation=cv2.INTER_AREA)
+        thumb = thumb.astype(np.float32)
+        cut = self._prev is not None and (
+            cv2.compareHist(self._prev[0], hist, cv2.HISTCMP_CORREL) < self.threshold
+            or float(np.abs(thumb - self._prev[1]).mean()) > self.difference)
+        self._prev = (hist, thumb)
         return bool(cut)
 
 
@@ -83,7 +91,7 @@ class FaceTracker:
 
     def __init__(self, config: SmoothingConfig) -> None:
         self.cfg = config
-        self.cuts = CutDetector(config.cut_threshold)
+        self.cuts = CutDetector(config.cut_threshold, config.cut_difference)
         self.tracks: dict[int, Track] = {}
         self.next_id = 0
         self.buffer: deque[Frame] = deque()

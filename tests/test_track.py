@@ -50,6 +50,23 @@ def test_scene_cut_ends_tracks_and_starts_new_ones_without_fade():
     assert np.allclose(out[10].faces[0].points5, BASE + 3)
 
 
+def test_cut_to_another_person_in_front_of_the_same_wall_is_a_cut():
+    """The whole-frame colour histogram barely changes; the picture where the people are does."""
+    wall = np.full((36, 64, 3), 120, np.uint8)
+    ramp = np.repeat(np.linspace(20, 235, 40, dtype=np.uint8)[None, :, None], 18, 0).repeat(3, 2)
+    people = [ramp, ramp[:, ::-1]]  # the same colours (so the same histogram), in other places
+
+    def image(i):
+        img = wall.copy()
+        img[9:27, 12:52] = people[int(i >= 10)]
+        return img
+
+    frames = [Frame(i, image(i), [Face(BASE.copy(), (0, 0, 1, 1))]) for i in range(20)]
+    out = list(FaceTracker(SmoothingConfig())(frames))
+    assert [k for k, f in enumerate(out) if f.cut] == [10]
+    assert out[9].faces[0].track_id != out[10].faces[0].track_id
+
+
 def test_smoothing_removes_landmark_jitter_and_off_keeps_raw_points():
     rng = np.random.default_rng(0)
     noise = rng.normal(0, 1.5, size=(60, 5, 2)).astype(np.float32)
