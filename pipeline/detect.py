@@ -85,11 +85,11 @@ def detect_frames(frames: Iterable[Frame], detector: FaceDetector, every: int = 
     are therefore found at most ``every`` - 1 frames late, which the tracker's fade-in covers."""
     carried: list[Detection] = []
     previous = None
-    since = 0
+    since = every  # frames since the last full detection: the first frame gets one
     for frame in frames:
         faces = None
-        if every > 1 and carried and since < every:
-            faces = detector.refit(frame.image, carried, previous)
+        if every > 1 and since < every:
+            faces = detector.refit(frame.image, carried, previous) if carried else []
         if faces is None:
             faces, since = detector.detect(frame.image), 0
         since += 1
