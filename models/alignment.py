@@ -17,7 +17,8 @@ POINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 CELEBA_TEMPLATE = ((0.388, 0.506), (0.601, 0.517), (0.494, 0.635), (0.399, 0.742), (0.590, 0.742))
 
 # Mean five points of the selfie2anime selfies (dlib 68-point landmarks, 383 of the first 400 images, 256 px),
-# measured by benchmarks/template.py. Anime faces in that set are framed the same way, so one template serves both.
+# measured once over those images; benchmarks/alignment.py checks the crops it gives. Anime faces in that set are
+# framed the same way, so one template serves both.
 SELFIE_TEMPLATE = ((0.364, 0.358), (0.642, 0.362), (0.503, 0.529), (0.383, 0.643), (0.617, 0.645))
 
 

@@ -16,6 +16,8 @@ import cv2
 import dlib
 import numpy as np
 
+from stylize.models.alignment import SELFIE_TEMPLATE
+
 from .align import similarity_transform
 from .frames import Face, Frame
 
@@ -63,16 +65,14 @@ LOST_RESIDUAL = 0.08
 LOST_NCC = 0.6
 
 
-def patch(rgb: np.ndarray, box: tuple[float, float, float, float], size: int = 24) -> np.ndarray:
-    """A small zero-mean, unit-norm gray patch of ``box``, for comparing a face between frames."""
-    h, w = rgb.shape[:2]
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return np.zeros((size, size), np.float32)
-    g = cv2.resize(cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY), (size, size),
-                   interpolation=cv2.INTER_AREA).astype(np.float32)
-    g -= g.mean()
+def patch(rgb: np.ndarray, points5: np.ndarray, size: int = 24) -> np.ndarray:
+    """A small zero-mean, unit-norm gray patch of the face, aligned on its five points (so detector-box jitter
+    does not move it), for telling whether two faces in consecutive frames are the same one."""
+    template = np.asarray(SELFIE_TEMPLATE, np.float32) * 2 * size
+    m = similarity_transform(points5, template)
+    crop = cv2.warpAffine(rgb, m, (2 * size, 2 * size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    g = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), (size, size), interpolation=cv2.INTER_AREA)
+    g = g.astype(np.float32) - g.mean()
     return g / max(float(np.linalg.norm(g)), 1e-6)
 
 
@@ -168,7 +168,7 @@ class FaceDetector:
             moved = lm @ m[:, :2].T + m[:, 2]
             if np.sqrt(np.mean(np.sum((moved - new) ** 2, axis=1))) > LOST_RESIDUAL * face.size:
                 return None
-            if float(np.sum(patch(previous, face.box) * patch(rgb, box))) < LOST_NCC:
+            if float(np.sum(patch(previous, face.points5) * patch(rgb, five_points(new)))) < LOST_NCC:
                 return None
             out.append(Detection(box, new, face.score))
         return out

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .detect import patch
 from .frames import Face, Frame
 
 
@@ -30,6 +31,7 @@ class SmoothingConfig:
     match_distance: float = 0.5  # association limit: centre distance / face size
     cut_threshold: float = 0.6  # colour-histogram correlation below this starts a new shot
     cut_difference: float = 30.0  # ... and so does a mean change of the gray thumbnail above this (0..255)
+    same_person: float = 0.6  # a face in a track's place that looks less alike than this (patch NCC) is new
 
     @property
     def lookahead(self) -> int:
@@ -88,10 +90,12 @@ class Track:
     last: int = -1
     ended: bool = False
     ends_shot: bool = False
+    look: np.ndarray | None = None  # gray patch of the last observation (detect.patch)
 
-    def observe(self, index: int, face: Face) -> None:
+    def observe(self, index: int, face: Face, look: np.ndarray) -> None:
         self.obs[index] = face
         self.last = index
+        self.look = look
 
 
 class FaceTracker:
@@ -127,25 +131,29 @@ class FaceTracker:
                 if not tr.ended:
                     tr.ended, tr.ends_shot = True, True
         live = [tr for tr in self.tracks.values() if not tr.ended]
-        pairs = []
-        for di, det in enumerate(frame.faces):
-            c, _ = face_centre_size(det.points5)
-            for tr in live:
-                pc, ps = face_centre_size(tr.obs[tr.last].points5)
-                d = float(np.linalg.norm(c - pc)) / ps
-                if d < self.cfg.match_distance:
-                    pairs.append((d, di, tr.id))
+        looks = [patch(frame.image, det.points5) for det in frame.faces]
+        centres = [face_centre_size(det.points5)[0] for det in frame.faces]
+        pairs, replaced = [], set()
+        for tr in live:
+            pc, ps = face_centre_size(tr.obs[tr.last].points5)
+            near = [(float(np.linalg.norm(c - pc)) / ps, di) for di, c in enumerate(centres)]
+            near = [(d, di) for d, di in near if d < self.cfg.match_distance]
+            alike = [(d, di) for d, di in near if self.alike(tr.look, looks[di])]
+            if near and not alike:  # someone else where this person was: a cut the whole frame did not show
+                tr.ended, tr.ends_shot = True, True
+                replaced.update(di for _, di in near)
+            pairs += [(d, di, tr.id) for d, di in alike]
         used_d, used_t = set(), set()
         for _, di, tid in sorted(pairs):
             if di in used_d or tid in used_t:
                 continue
             used_d.add(di)
             used_t.add(tid)
-            self.tracks[tid].observe(t, frame.faces[di])
+            self.tracks[tid].observe(t, frame.faces[di], looks[di])
         for di, det in enumerate(frame.faces):
             if di not in used_d:
-                tr = Track(self.next_id, t, starts_shot=t == self.shot_start)
-                tr.observe(t, det)
+                tr = Track(self.next_id, t, starts_shot=t == self.shot_start or di in replaced)
+                tr.observe(t, det, looks[di])
                 self.tracks[tr.id] = tr
                 self.next_id += 1
                 self.track_count += 1
@@ -154,6 +162,12 @@ class FaceTracker:
                 tr.ended = True
         frame.faces = []
         self.buffer.append(frame)
+
+    def alike(self, a: np.ndarray | None, b: np.ndarray) -> bool:
+        """Same person by appearance; a blank patch (nothing to judge) always passes."""
+        if a is None or not a.any() or not b.any():
+            return True
+        return float(np.sum(a * b)) >= self.cfg.same_person
 
     def emit(self, frame: Frame) -> Frame:
         t, cfg = frame.index, self.cfg

@@ -67,6 +67,23 @@ def test_cut_to_another_person_in_front_of_the_same_wall_is_a_cut():
     assert out[9].faces[0].track_id != out[10].faces[0].track_id
 
 
+def test_another_face_in_the_same_place_starts_a_new_track_though_the_frame_barely_changes():
+    wall = np.full((120, 160, 3), 120, np.uint8)
+    ramp = np.repeat(np.linspace(20, 235, 50, dtype=np.uint8)[None, :, None], 40, 0).repeat(3, 2)
+
+    def image(i):
+        img = wall.copy()
+        img[40:80, 25:75] = ramp if i < 10 else ramp[:, ::-1]  # 10% of the frame: no frame-level cut
+        return img
+
+    frames = [Frame(i, image(i), [Face(BASE.copy(), (0, 0, 1, 1))]) for i in range(20)]
+    out = list(FaceTracker(SmoothingConfig())(frames))
+    assert not any(f.cut for f in out)
+    ids = [f.faces[0].track_id for f in out]
+    assert len(set(ids[:10])) == 1 and len(set(ids[10:])) == 1 and ids[9] != ids[10]
+    assert out[9].faces[0].weight == 1.0 and out[10].faces[0].weight == 1.0  # a cut: no fade either side
+
+
 def test_smoothing_removes_landmark_jitter_and_off_keeps_raw_points():
     rng = np.random.default_rng(0)
     noise = rng.normal(0, 1.5, size=(60, 5, 2)).astype(np.float32)
