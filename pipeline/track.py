@@ -21,6 +21,11 @@ import numpy as np
 from .detect import patch
 from .frames import Face, Frame
 
+# The look compared between frames is an 8x8 aligned gray patch: coarse enough that landmark noise on a partly
+# hidden face keeps it above 0.49 (correlation with the previous frame), while a cut to another person gives at
+# most 0.31 (measured over benchmarks/clips.py's selfie clip).
+LOOK_SIZE = 8
+
 
 @dataclass(frozen=True)
 class SmoothingConfig:
@@ -31,7 +36,7 @@ class SmoothingConfig:
     match_distance: float = 0.5  # association limit: centre distance / face size
     cut_threshold: float = 0.6  # colour-histogram correlation below this starts a new shot
     cut_difference: float = 30.0  # ... and so does a mean change of the gray thumbnail above this (0..255)
-    same_person: float = 0.6  # a face in a track's place that looks less alike than this (patch NCC) is new
+    same_person: float = 0.4  # a face in a track's place that looks less alike than this (patch NCC) is new
 
     @property
     def lookahead(self) -> int:
@@ -131,7 +136,7 @@ class FaceTracker:
                 if not tr.ended:
                     tr.ended, tr.ends_shot = True, True
         live = [tr for tr in self.tracks.values() if not tr.ended]
-        looks = [patch(frame.image, det.points5) for det in frame.faces]
+        looks = [patch(frame.image, det.points5, LOOK_SIZE) for det in frame.faces]
         centres = [face_centre_size(det.points5)[0] for det in frame.faces]
         pairs, replaced = [], set()
         for tr in live:
