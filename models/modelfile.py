@@ -110,6 +110,9 @@ def _write_file(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> Pat
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(meta)})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; a model file is an ordinary file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -177,6 +177,7 @@ def test_model_file_roundtrip_and_metadata(model_file):
     meta = read_metadata(model_file)
     assert meta["format"] == "stylize-model" and meta["image_size"] == 32
     assert meta["alignment"]["kind"] == "face" and len(meta["alignment"]["template"]) == 5
+    assert model_file.stat().st_mode & 0o044  # readable by others like any file, not mkstemp's owner-only
     model = load_model(model_file)
     assert isinstance(model.alignment, Alignment)
     x = torch.zeros(2, 3, 32, 32)
