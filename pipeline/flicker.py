@@ -53,7 +53,7 @@ def _warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
 def _small(rgb: np.ndarray, scale: float) -> np.ndarray:
     if scale != 1.0:
         rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return rgb.astype(np.float32)
+    return rgb
 
 
 def pair_errors(src_prev: np.ndarray, src_cur: np.ndarray, out_prev: np.ndarray, out_cur: np.ndarray,
@@ -63,10 +63,12 @@ def pair_errors(src_prev: np.ndarray, src_cur: np.ndarray, out_prev: np.ndarray,
     h, w = src_cur.shape[:2]
     scale = min(1.0, FLOW_MAX_SIDE / max(h, w))
     s_prev, s_cur, o_prev, o_cur = (_small(x, scale) for x in (src_prev, src_cur, out_prev, out_cur))
-    g_prev, g_cur = (cv2.cvtColor(x.astype(np.uint8), cv2.COLOR_RGB2GRAY) for x in (s_prev, s_cur))
+    g_prev, g_cur = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (s_prev, s_cur))
+    s_prev, s_cur, o_prev, o_cur = (x.astype(np.float32) for x in (s_prev, s_cur, o_prev, o_cur))
     back, fwd = _flow(g_cur, g_prev), _flow(g_prev, g_cur)
-    mismatch = np.sum((back + _warp(fwd, back)) ** 2, axis=2)
-    bound = OCCLUSION_ALPHA * (np.sum(back ** 2, axis=2) + np.sum(_warp(fwd, back) ** 2, axis=2)) + OCCLUSION_BETA
+    fwd_there = _warp(fwd, back)  # the forward flow where each pixel's backward flow lands
+    mismatch = np.sum((back + fwd_there) ** 2, axis=2)
+    bound = OCCLUSION_ALPHA * (np.sum(back ** 2, axis=2) + np.sum(fwd_there ** 2, axis=2)) + OCCLUSION_BETA
     mask = (mismatch < bound) & (cv2.resize(region.astype(np.uint8), back.shape[1::-1],
                                             interpolation=cv2.INTER_NEAREST) > 0)
     if not mask.any():

@@ -55,7 +55,7 @@ class CutDetector:
     best small shift (a new person in front of the same wall, which a whole-frame histogram barely sees).
     Measured: camera motion and jumps of a face change it by 2-21 levels, cuts between people by 45-48."""
 
-    def __init__(self, threshold: float, difference: float = 30.0) -> None:
+    def __init__(self, threshold: float, difference: float) -> None:
         self.threshold, self.difference = threshold, difference
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
 
