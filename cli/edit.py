@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from stylize.models import ModelFileError, SchemaError, load_model
-from stylize.models.modelfile import DEFAULT_MODEL
+from stylize.models import ModelFileError, SchemaError, bundled_for, load_model
 
 from .common import CONTEXT, fail_cleanly
 
@@ -53,8 +52,13 @@ def parse_targets(args: list[str]) -> dict[str, str]:
         targets[name] = value
         i += 1
     if not targets:
-        raise click.UsageError("name a target, e.g. --domain anime or --hair blond (see `stylize models`)")
+        raise click.UsageError("name a target, e.g. --hair blond or --domain anime (see `stylize models`)")
     return targets
+
+
+def model_for(model_name: str | None, targets: dict[str, str]):
+    """The model named with -m, else the one bundled model that takes the targets."""
+    return load_model(model_name or bundled_for(targets))
 
 
 def common_options(f):
@@ -68,8 +72,13 @@ def common_options(f):
                           "~70x slower on CPU.")(f)
     f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="Where the generator runs; auto picks CUDA when present (fp16 there).")(f)
-    f = click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
-                     help="Bundled model name or model file (.safetensors).")(f)
+    f = click.option("--apply", type=click.Choice(["change", "output"]), default=None,
+                     help="change: add the model's change to the face at its own resolution (sharp; what the model "
+                          "leaves alone stays the source's pixels); output: paste the model's output, resized. "
+                          "Default: what the model file says.")(f)
+    f = click.option("-m", "--model", "model_name", default=None,
+                     help="Bundled model name or model file (.safetensors). Default: the bundled model that takes "
+                          "the targets you name (--hair blond: celeba).")(f)
     return f
 
 
@@ -91,9 +100,9 @@ def common_options(f):
                    "(0 = off; higher is steadier but trails fast expression changes). --no-smooth turns it off too.")
 @click.pass_context
 @fail_cleanly
-def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, device: str, detector: str,
-              min_face: int, batch_size: int, progress: bool, crf: int, preset: str, detect_every: int,
-              smooth: bool, smooth_output: float) -> None:
+def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None,
+              device: str, detector: str, min_face: int, batch_size: int, progress: bool, crf: int, preset: str,
+              detect_every: int, smooth: bool, smooth_output: float) -> None:
     """Edit every face in the video SOURCE, e.g. `stylize video in.mp4 --domain anime -o out.mp4`.
 
     The output keeps the frame count, size, frame rate and audio of SOURCE; frames without faces pass through
@@ -104,8 +113,8 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, d
     from stylize.pipeline.video import edit_video
 
     targets = parse_targets(ctx.args)
-    model = load_model(model_name)
-    options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face,
+    model = model_for(model_name, targets)
+    options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, apply=apply,
                           smoothing=SmoothingConfig() if smooth else None,
                           smooth_output=smooth_output if smooth else 0.0, detect_every=detect_every, crf=crf,
                           preset=preset, progress=progress)
@@ -124,8 +133,8 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, d
 @common_options
 @click.pass_context
 @fail_cleanly
-def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, device: str, detector: str,
-              min_face: int, batch_size: int, progress: bool) -> None:
+def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None,
+              device: str, detector: str, min_face: int, batch_size: int, progress: bool) -> None:
     """Edit every face in the photo SOURCE, e.g. `stylize image photo.jpg --domain anime -o out.jpg`.
 
     EXIF orientation is applied, alpha and grayscale are kept, EXIF/ICC metadata is carried over.
@@ -134,9 +143,9 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, d
     from stylize.pipeline.image import edit_image
 
     targets = parse_targets(ctx.args)
-    model = load_model(model_name)
+    model = model_for(model_name, targets)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
-                          detect_max_side=1600, progress=progress)
+                          detect_max_side=1600, progress=progress, apply=apply)
     result = edit_image(source, output, model, targets, options)
     if model.alignment.kind == "face" and result.faces == 0:
         click.echo(f"Warning: no faces found in {source}; wrote it unchanged", err=True)
@@ -155,9 +164,9 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str, d
 @click.option("--dry-run", is_flag=True, help="List what would be done, do nothing.")
 @click.pass_context
 @fail_cleanly
-def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str, device: str, detector: str,
-               min_face: int, batch_size: int, progress: bool, jobs: int, only_faces: bool, retry_failed: bool,
-               dry_run: bool) -> None:
+def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str | None, apply: str | None,
+               device: str, detector: str, min_face: int, batch_size: int, progress: bool, jobs: int,
+               only_faces: bool, retry_failed: bool, dry_run: bool) -> None:
     """Edit every photo under IN_DIR (recursive), e.g. `stylize images photos/ -o out/ --domain anime`.
 
     Resumable: a re-run skips what is done (a manifest in the output folder) and finishes the rest. A bad file
@@ -168,9 +177,9 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str,
     from stylize.pipeline.edit import EditOptions
 
     targets = parse_targets(ctx.args)
-    model = load_model(model_name)
+    model = model_for(model_name, targets)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
-                          detect_max_side=1600, progress=progress)
+                          detect_max_side=1600, progress=progress, apply=apply)
     s = edit_folder(in_dir, out_dir, model, targets, options, jobs, only_faces, retry_failed, dry_run,
                     log=click.echo)
     if dry_run:

@@ -41,7 +41,7 @@ def models_cmd(files: tuple[Path, ...]) -> None:
     The groups are the options `stylize video` and `stylize image` accept: a model with group `hair` and values
     black/blond takes `--hair blond`.
     """
-    from stylize.models.modelfile import DEFAULT_MODEL, bundled_models, read_metadata
+    from stylize.models.modelfile import bundled_models, read_metadata
     from stylize.models.schema import DomainSchema
 
     entries = [(name, path) for name, path in bundled_models().items()] + [(str(f), f) for f in files]
@@ -51,8 +51,7 @@ def models_cmd(files: tuple[Path, ...]) -> None:
     for name, path in entries:
         meta = read_metadata(path)
         schema = DomainSchema.from_json(meta["schema"])
-        mark = " (default)" if name == DEFAULT_MODEL else ""
-        click.echo(f"{name}{mark}: {meta['image_size']} px, "
+        click.echo(f"{name}: {meta['image_size']} px, "
                    f"{'face-aligned' if meta['alignment']['kind'] == 'face' else 'whole image'}")
         for g in schema.groups:
             click.echo(f"    --{g.name} {'|'.join(g.values)}")

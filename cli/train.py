@@ -10,13 +10,25 @@ from pathlib import Path
 import click
 
 from stylize.train.datasets.base import DatasetError
-from stylize.train.trainer import TrainConfig
+from stylize.train.trainer import ADV_LOSSES, ARCHS, RECIPES, TrainConfig
 
 DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 _HELP = {
+    "arch": "Generator: masked (resize-convolution decoder + attention mask, output = A*C + (1-A)*x), plain (the "
+            "same decoder, no mask: for edits that redraw every pixel) or stargan (the paper's Table 1).",
+    "adv_loss": "nsgan: non-saturating loss with R1 on real images (StarGAN v2); wgan-gp: the paper's.",
+    "lambda_r1": "Weight of the R1 penalty (nsgan).",
+    "lambda_mask": "Weight of the attention mask's mean (masked): higher keeps more of the input.",
+    "lambda_tv": "Weight of the attention mask's total variation (masked): higher makes it smoother.",
+    "ema": "Decay of the moving average of G's weights that is exported (0: export G itself).",
+    "max_seconds": "Stop after this many seconds of training (wall clock, summed over resumes; 0: no limit).",
+    "max_cpu_seconds": "Stop after this many CPU seconds of training (all threads, summed over resumes; 0: no "
+                       "limit). Equal CPU budgets make recipes comparable on a shared machine.",
     "image_size": "Training crop size in pixels (divisible by 2**d-repeat-num).",
     "g_conv_dim": "Channels of G's first layer (64 in the paper; 32 trains ~4x faster on CPU).",
+    "beta1": "Adam beta1 (0 in the budget recipe, 0.5 in the paper's).",
+    "beta2": "Adam beta2.",
     "d_conv_dim": "Channels of D's first layer.",
     "g_repeat_num": "Residual blocks in G.",
     "d_repeat_num": "Stride-2 convolutions in D.",
@@ -44,7 +56,11 @@ def trainer_options(f):
                              help=_HELP.get(fld.name, ""))(f)
         else:
             kind = {"int": int, "float": float, "str": str}[str(fld.type)]
+            kind = {"arch": click.Choice(ARCHS), "adv_loss": click.Choice(ADV_LOSSES)}.get(fld.name, kind)
             f = click.option(name, type=kind, default=fld.default, show_default=True, help=_HELP.get(fld.name, ""))(f)
+    f = click.option("--recipe", type=click.Choice(list(RECIPES)), default="budget", show_default=True,
+                     help="Defaults for the options not given: budget (masked generator, nsgan + R1, one critic "
+                          "step, EMA) or paper (StarGAN's Table 1, WGAN-GP, five critic steps, lr decay).")(f)
     f = click.option("--run", "--run-dir", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                      help="Run folder: checkpoint, samples, losses.csv, model.safetensors. Reusing it resumes.")(f)
     f = click.option("--until", type=int, default=None, help="Stop at this iteration (resume later).")(f)
@@ -57,9 +73,12 @@ def run_training(describe):
     """Wraps a subcommand that returns (dataset module name, its arguments): builds it and trains on it."""
 
     @functools.wraps(describe)
-    def command(run_dir: Path, until: int | None, export: Path | None, **kwargs):
+    def command(run_dir: Path, until: int | None, export: Path | None, recipe: str, **kwargs):
         cfg_names = {f.name for f in fields(TrainConfig)}
-        cfg = TrainConfig(**{k: v for k, v in kwargs.items() if k in cfg_names})
+        ctx = click.get_current_context()
+        given = {k: v for k, v in kwargs.items()
+                 if k in cfg_names and ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
+        cfg = TrainConfig(**{**RECIPES[recipe], **given})
         if cfg.image_size % 2 ** cfg.d_repeat_num:
             raise click.BadParameter(f"{cfg.image_size} is not divisible by 2**{cfg.d_repeat_num}",
                                      param_hint="--image-size")

@@ -3,9 +3,9 @@
 from .alignment import NO_ALIGNMENT, Alignment
 from .importer import import_stargan
 from .modelfile import (
-    DEFAULT_MODEL,
     ModelFileError,
     StyleModel,
+    bundled_for,
     bundled_models,
     load_model,
     read_metadata,
@@ -16,7 +16,7 @@ from .schema import DomainSchema, Group, LabelSet, SchemaError
 from .stargan import Discriminator, Generator
 
 __all__ = [
-    "DEFAULT_MODEL", "NO_ALIGNMENT", "Alignment", "Discriminator", "DomainSchema", "Generator", "Group", "LabelSet",
-    "ModelFileError", "SchemaError", "StyleModel", "bundled_models", "import_stargan", "load_model",
+    "NO_ALIGNMENT", "Alignment", "Discriminator", "DomainSchema", "Generator", "Group", "LabelSet",
+    "ModelFileError", "SchemaError", "StyleModel", "bundled_for", "bundled_models", "import_stargan", "load_model",
     "read_metadata", "resolve_model_path", "save_model",
 ]

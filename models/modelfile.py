@@ -17,14 +17,17 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch import nn
 
 from .alignment import Alignment
+from .architectures import build_generator
 from .schema import DomainSchema, SchemaError
-from .stargan import Discriminator, Generator
+from .stargan import Discriminator
 
 FORMAT = "stylize-model"
 FORMAT_VERSION = 1
 METADATA_KEY = "stylize"
+APPLY_MODES = ("change", "output")  # paste the model's change onto the full-resolution face, or its output
 
 
 class ModelFileError(Exception):
@@ -35,7 +38,7 @@ class ModelFileError(Exception):
 class StyleModel:
     """A loaded model: the networks plus the metadata that says how to feed them."""
 
-    generator: Generator
+    generator: nn.Module  # any family of models/architectures.py: forward(x, c) → image
     discriminator: Discriminator | None
     schema: DomainSchema
     image_size: int
@@ -44,6 +47,7 @@ class StyleModel:
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     provenance: dict = field(default_factory=dict)
     name: str = ""
+    apply: str = "change"
 
     def target_vector(self, request: dict[str, str], source: np.ndarray | None = None) -> np.ndarray:
         """Label vector for ``request`` (e.g. ``{"hair": "blond"}``), other groups kept from ``source``
@@ -69,28 +73,31 @@ class StyleModel:
 
     def metadata(self) -> dict:
         return build_metadata(self.generator, self.discriminator, self.schema, self.image_size, self.alignment,
-                              self.provenance, self.mean, self.std)
+                              self.provenance, self.mean, self.std, self.apply)
 
 
-def build_metadata(generator: Generator, discriminator: Discriminator | None, schema: DomainSchema,
+def build_metadata(generator: nn.Module, discriminator: Discriminator | None, schema: DomainSchema,
                    image_size: int, alignment: Alignment, provenance: dict,
-                   mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.5, 0.5, 0.5)) -> dict:
+                   mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.5, 0.5, 0.5),
+                   apply: str = "change") -> dict:
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "image_size": image_size,
-        "generator": {"conv_dim": generator.conv_dim, "c_dim": generator.c_dim, "repeat_num": generator.repeat_num},
+        "generator": generator.sizes(),
         "discriminator": None if discriminator is None else {
             "conv_dim": discriminator.conv_dim, "c_dim": discriminator.c_dim, "repeat_num": discriminator.repeat_num},
         "schema": schema.to_json(),
         "alignment": alignment.to_json(),
         "normalization": {"mean": list(mean), "std": list(std), "range": [-1, 1]},
+        "apply": apply,
         "provenance": provenance,
     }
 
 
-def save_model(path: str | Path, generator: Generator, discriminator: Discriminator | None, schema: DomainSchema,
-               image_size: int, alignment: Alignment, provenance: dict, dtype: torch.dtype = torch.float16) -> Path:
+def save_model(path: str | Path, generator: nn.Module, discriminator: Discriminator | None, schema: DomainSchema,
+               image_size: int, alignment: Alignment, provenance: dict, dtype: torch.dtype = torch.float16,
+               apply: str = "change") -> Path:
     """Writes a model file atomically (temporary name, then rename). ``dtype`` float16 halves the file; weights
     are widened back to float32 on load."""
     if generator.c_dim != schema.c_dim:
@@ -100,7 +107,7 @@ def save_model(path: str | Path, generator: Generator, discriminator: Discrimina
         tensors.update({f"D.{k}": v for k, v in discriminator.state_dict().items()})
     tensors = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
                for k, v in tensors.items()}
-    meta = build_metadata(generator, discriminator, schema, image_size, alignment, provenance)
+    meta = build_metadata(generator, discriminator, schema, image_size, alignment, provenance, apply=apply)
     return _write_file(tensors, meta, Path(path))
 
 
@@ -120,11 +127,14 @@ def _write_file(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> Pat
     return path
 
 
-def update_provenance(path: str | Path, **items) -> None:
-    """Adds entries (e.g. eval figures) to a model file's provenance, rewriting the file atomically."""
+def update_provenance(path: str | Path, apply: str | None = None, **items) -> None:
+    """Adds entries (e.g. eval figures) to a model file's provenance, and optionally sets how it is applied,
+    rewriting the file atomically."""
     path = Path(path)
     meta = read_metadata(path)
     meta["provenance"] = {**meta.get("provenance", {}), **items}
+    if apply is not None:
+        meta["apply"] = apply
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     _write_file(tensors, meta, path)
@@ -140,7 +150,22 @@ def bundled_models() -> dict[str, Path]:
     return {p.stem: p for p in sorted(d.glob("*.safetensors"))} if d.is_dir() else {}
 
 
-DEFAULT_MODEL = "anime"
+def bundled_for(request: dict[str, str]) -> str:
+    """The one bundled model that takes every named group with the asked value (``--hair blond`` → ``celeba``);
+    a one-line ModelFileError listing what is bundled when none or several do."""
+    fits, offers = [], []
+    for name, path in bundled_models().items():
+        groups = {g.name: g for g in DomainSchema.from_json(read_metadata(path)["schema"]).groups}
+        offers.append(f"{name} ({', '.join(f'--{g.name} {chr(124).join(g.values)}' for g in groups.values())})")
+        if all(k in groups and v in groups[k].values for k, v in request.items()):
+            fits.append(name)
+    if len(fits) == 1:
+        return fits[0]
+    asked = " ".join(f"--{k} {v}" for k, v in request.items())
+    if fits:
+        raise ModelFileError(f"several bundled models take {asked} ({', '.join(fits)}); pick one with -m")
+    raise ModelFileError(f"no bundled model takes {asked}; bundled: {'; '.join(offers) or 'none'}. "
+                         "Name a model file with -m")
 
 
 def resolve_model_path(path_or_name: str | Path) -> Path:
@@ -188,6 +213,8 @@ def read_metadata(path: str | Path) -> dict:
         Alignment.from_json(meta["alignment"])
         c_dim = int(meta["generator"]["c_dim"])
         int(meta["image_size"])
+        if meta.get("apply", "change") not in APPLY_MODES:
+            raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}")
     except (KeyError, TypeError, ValueError, SchemaError) as e:
         raise ModelFileError(f"{path}: metadata does not describe a usable model ({e})") from None
     if c_dim != schema.c_dim:
@@ -195,7 +222,7 @@ def read_metadata(path: str | Path) -> dict:
     return meta
 
 
-def load_model(path_or_name: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu",
+def load_model(path_or_name: str | Path, device: str | torch.device = "cpu",
                with_discriminator: bool = True) -> StyleModel:
     """Loads a model file or a bundled model by name. Never unpickles: weights come from safetensors."""
     path = resolve_model_path(path_or_name)
@@ -206,7 +233,7 @@ def load_model(path_or_name: str | Path = DEFAULT_MODEL, device: str | torch.dev
         g_cfg, d_cfg = meta["generator"], meta.get("discriminator")
         alignment = Alignment.from_json(meta["alignment"])
         norm = meta.get("normalization", {})
-        generator = Generator(int(g_cfg["conv_dim"]), int(g_cfg["c_dim"]), int(g_cfg["repeat_num"]))
+        generator = build_generator(g_cfg)
         discriminator = None
         if d_cfg and with_discriminator:
             discriminator = Discriminator(image_size, int(d_cfg["conv_dim"]), int(d_cfg["c_dim"]),
@@ -232,5 +259,5 @@ def load_model(path_or_name: str | Path = DEFAULT_MODEL, device: str | torch.dev
         raise ModelFileError(f"{path}: cannot read weights ({str(e).splitlines()[0]})") from None
     model = StyleModel(generator, discriminator, schema, image_size, alignment,
                        tuple(norm.get("mean", (0.5,) * 3)), tuple(norm.get("std", (0.5,) * 3)),
-                       dict(meta.get("provenance", {})), path.stem)
+                       dict(meta.get("provenance", {})), path.stem, str(meta.get("apply", "change")))
     return model.to(device)

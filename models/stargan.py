@@ -47,6 +47,8 @@ class Generator(nn.Module):
     """Table 1: 7x7 conv, two stride-2 down-samplings, ``repeat_num`` residual blocks, two up-samplings, 7x7
     conv + tanh. The target label ``c`` is tiled over the image and concatenated as extra input channels."""
 
+    arch = "stargan"
+
     def __init__(self, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6) -> None:
         super().__init__()
         self.conv_dim, self.c_dim, self.repeat_num = conv_dim, c_dim, repeat_num
@@ -73,6 +75,9 @@ class Generator(nn.Module):
             dim //= 2
         layers += [nn.Conv2d(dim, 3, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+
+    def sizes(self) -> dict:
+        return {"arch": self.arch, "conv_dim": self.conv_dim, "c_dim": self.c_dim, "repeat_num": self.repeat_num}
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """``x``: N×3×S×S in [-1, 1]; ``c``: N×c_dim target labels. Returns N×3×S×S in [-1, 1]."""

@@ -12,6 +12,8 @@ from stylize.models.alignment import Alignment
 
 from .frames import Face, Frame
 
+SUPERSAMPLE_MAX = 4  # beyond 4× the crop's size the face is sampled at 4× and averaged; enough against aliasing
+
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (Umeyama 1991) taking points ``src`` onto ``dst``; a 2×3 matrix.
@@ -42,8 +44,20 @@ def face_transform(points5: np.ndarray, alignment: Alignment, size: int) -> np.n
 
 def warp_to_crop(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
     """The aligned ``size``×``size`` crop; outside the frame is filled by reflection, which looks like more
-    background to the generator rather than a black edge it would try to translate."""
-    return cv2.warpAffine(image, transform, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    background to the generator rather than a black edge it would try to translate.
+
+    A face much larger than the crop is sampled at an integer multiple of the crop size and area-averaged down:
+    bilinear sampling alone would alias hair and skin texture into patterns the model then edits."""
+    scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2].astype(np.float64)))))
+    k = int(min(SUPERSAMPLE_MAX, 1.0 / scale)) if scale < 0.5 else 1
+    if k <= 1:
+        return cv2.warpAffine(image, transform, (size, size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT101)
+    big = transform.astype(np.float64) * k
+    big[:, 2] += (k - 1) / 2  # the centre of each k×k block lands on its crop pixel's centre
+    sharp = cv2.warpAffine(image, big.astype(np.float32), (size * k, size * k), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT101)
+    return cv2.resize(sharp, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def invert(transform: np.ndarray) -> np.ndarray:

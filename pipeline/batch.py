@@ -197,7 +197,7 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
         raise InputError(f"{in_dir}: not a folder")
     if out_dir.resolve() == in_dir.resolve():
         raise InputError(f"{out_dir}: output folder must differ from the input folder")
-    translator = Translator(model, request, options.device)  # validates the request first
+    translator = Translator(model, request, options.device, options.apply)  # validates the request first
     all_jobs, ignored = find_jobs(in_dir, out_dir)
     done = read_manifest(out_dir) if out_dir.exists() else {}
     todo = [j for j in all_jobs if not is_done(j, done.get(j.rel), retry_failed)]

@@ -1,4 +1,9 @@
-"""Stage 6: paste each generated face back into its frame through the inverse alignment transform.
+"""Stage 6: paste each face's edit back into its frame through the inverse alignment transform.
+
+What is pasted is the *change* the model made (its output minus its model-size input), warped — and so
+up-sampled — to the face's own resolution and added to the frame's own pixels. A 400 px face edited by a 128 px
+model keeps its own detail, and where the model changed nothing the output is the source, bit for bit. Models
+that redraw everything (``keep_detail`` off) paste their output instead.
 
 A feathered mask (zero at the crop's edge, one inside a margin, Gaussian-blurred between) hides the crop's
 border, so no seam or box shows; the track's fade weight scales it.
@@ -29,10 +34,10 @@ def feather_mask(size: int, feather: float) -> np.ndarray:
 
 
 def paste_face(image: np.ndarray, face: Face) -> None:
-    """Blends ``face.generated`` into ``image`` in place, touching only the face's bounding box."""
-    if face.generated is None or face.transform is None or face.weight <= 0:
+    """Adds ``face.change`` to ``image`` in place, touching only the face's bounding box."""
+    if face.change is None or face.transform is None or face.weight <= 0:
         return
-    size = face.generated.shape[0]
+    size = face.change.shape[0]
     back = invert(face.transform)
     corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float32) @ back.T
     h, w = image.shape[:2]
@@ -44,16 +49,21 @@ def paste_face(image: np.ndarray, face: Face) -> None:
     roi = back.copy()
     roi[:, 2] -= (x0, y0)
     out_size = (x1 - x0, y1 - y0)
-    gen = cv2.warpAffine(face.generated, roi, out_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     alpha = cv2.warpAffine(feather_mask(size, face.feather), roi, out_size, flags=cv2.INTER_LINEAR, borderValue=0)
     alpha = (alpha * face.weight)[..., None]
     region = image[y0:y1, x0:x1].astype(np.float32)
-    image[y0:y1, x0:x1] = (region + alpha * (gen.astype(np.float32) - region) + 0.5).astype(np.uint8)
+    if face.keep_detail:
+        delta = cv2.warpAffine(face.change, roi, out_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    else:
+        output = face.crop.astype(np.float32) + face.change
+        delta = cv2.warpAffine(output, roi, out_size, flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE) - region
+    image[y0:y1, x0:x1] = np.clip(region + alpha * delta + 0.5, 0, 255).astype(np.uint8)
 
 
 def composite(frame: Frame) -> np.ndarray:
     """The edited frame (a copy; the decoded frame is read-only)."""
-    if not any(f.generated is not None for f in frame.faces):
+    if not any(f.change is not None for f in frame.faces):
         return frame.image
     image = frame.image.copy()
     for face in frame.faces:

@@ -12,7 +12,7 @@ from .align import align_frames
 from .composite import composite
 from .detect import FaceDetector, detect_frames
 from .frames import Frame
-from .smooth import smooth_generated
+from .smooth import smooth_changes
 from .stream import prefetch
 from .track import FaceTracker, SmoothingConfig
 from .translate import Translator, translate_frames
@@ -31,6 +31,7 @@ class EditOptions:
     min_face: int = 36  # faces smaller than this (pixels, about 2.5× the eye distance) are left alone
     smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)  # None: --no-smooth
     smooth_output: float = 0.5  # blend strength of --smooth-output (0 is off); benchmarks/flicker.py measures it
+    apply: str | None = None  # "change" or "output"; None: what the model file says (see composite.py)
     crf: int = 18
     preset: str = "veryfast"
     progress: bool = True
@@ -65,7 +66,7 @@ def edit_frames(frames: Iterable[Frame], translator: Translator, detector: FaceD
     stages.append(align_frames(stages[-1], model.alignment, model.image_size))
     stages.append(translate_frames(stages[-1], translator, options.batch_size))
     if video and options.smooth_output > 0:
-        stages.append(smooth_generated(stages[-1], options.smooth_output))
+        stages.append(smooth_changes(stages[-1], options.smooth_output))
     try:
         for frame in stages[-1]:
             stats.frames += 1

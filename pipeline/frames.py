@@ -43,7 +43,8 @@ class Face:
     feather: float = 0.12  # share of the crop over which the paste-back mask ramps up; 0 for whole-image models
     transform: np.ndarray | None = None  # frame → crop, 2×3
     crop: np.ndarray | None = None  # aligned S×S×3 uint8 RGB
-    generated: np.ndarray | None = None  # the model's output for ``crop``, S×S×3 uint8 RGB
+    change: np.ndarray | None = None  # the model's output minus ``crop``, S×S×3 float32 (what the edit adds)
+    keep_detail: bool = True  # paste ``change`` onto the full-resolution face, not the model-size output
 
 
 @dataclass

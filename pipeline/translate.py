@@ -31,8 +31,10 @@ def pick_device(name: str = "auto") -> torch.device:
 class Translator:
     """Holds the model on its device (fp16 and channels_last on CUDA) and the per-track target vectors."""
 
-    def __init__(self, model: StyleModel, request: dict[str, str], device: str = "auto") -> None:
+    def __init__(self, model: StyleModel, request: dict[str, str], device: str = "auto",
+                 apply: str | None = None) -> None:
         self.device = pick_device(device)
+        self.keep_detail = (apply or model.apply) == "change"  # see composite.py
         self.half = self.device.type == "cuda"
         self.model = model.to(self.device, torch.float16 if self.half else torch.float32)
         if self.half:
@@ -69,13 +71,14 @@ class Translator:
 
     @torch.inference_mode()
     def __call__(self, crops: list[np.ndarray], track_ids: list[int]) -> list[np.ndarray]:
-        """Generated crops (uint8 RGB) for aligned crops (uint8 RGB), one G call for the whole batch."""
+        """Generated crops (float32 RGB in 0–255, unrounded) for aligned crops (uint8 RGB), one G call for the
+        whole batch."""
         if not crops:
             return []
         x = self.to_tensor(crops)
         c_t = torch.from_numpy(self.targets_for(x, np.asarray(track_ids))).to(self.device, x.dtype)
         y = self.model.generator(x, c_t)
-        y = y.float().add_(1.0).mul_(127.5).clamp_(0, 255).round_().to(torch.uint8)
+        y = y.float().add_(1.0).mul_(127.5).clamp_(0, 255)
         return list(y.permute(0, 2, 3, 1).cpu().numpy())
 
 
@@ -88,7 +91,8 @@ def translate_frames(frames: Iterable[Frame], translator: Translator, batch_size
     def flush() -> Iterator[Frame]:
         faces = [f for fr in pending for f in fr.faces]
         for face, out in zip(faces, translator([f.crop for f in faces], [f.track_id for f in faces]), strict=True):
-            face.generated = out
+            face.change = out.astype(np.float32) - face.crop
+            face.keep_detail = translator.keep_detail
         yield from pending
         pending.clear()
 

@@ -46,7 +46,7 @@ def edit_video(source: Path, output: Path, model: StyleModel, request: dict[str,
         raise InputError(f"{output}: output would overwrite the input")
     check_output_path(output)
     info = probe(source)
-    translator = Translator(model, request, options.device)  # validates the request before any decoding
+    translator = Translator(model, request, options.device, options.apply)  # validates the request before any decoding
     detector = options.make_detector() if model.alignment.kind == "face" else None
     stats = EditStats()
     start = time.perf_counter()

@@ -37,9 +37,10 @@ def background(h: int, w: int, seed: int) -> np.ndarray:
 
 
 def render_frames(n: int, size: tuple[int, int] = (320, 240), faces: int = 1, cut_at: int | None = None,
-                  face_px: int = 200) -> list[np.ndarray]:
+                  face_px: int = 200, wrap: bool = True) -> list[np.ndarray]:
     """Frames with ``faces`` astronaut heads drifting slowly over a textured background; after ``cut_at`` the
-    background and the faces' places change (a scene cut)."""
+    background and the faces' places change (a scene cut). The drift jumps back every 15 frames unless ``wrap``
+    is off (then it is one smooth pan, as a camera moves)."""
     w, h = size
     face = cv2.resize(astronaut()[25:225, 125:325], (face_px, face_px), interpolation=cv2.INTER_AREA)
     frames = []
@@ -47,7 +48,7 @@ def render_frames(n: int, size: tuple[int, int] = (320, 240), faces: int = 1, cu
         shot = 1 if cut_at is not None and i >= cut_at else 0
         img = background(h, w, shot)
         for k in range(faces):
-            x = int(5 + k * (w // max(faces, 1)) + (2 * i) % 30 + shot * 25)
+            x = int(5 + k * (w // max(faces, 1)) + ((2 * i) % 30 if wrap else i) + shot * 25)
             y = int(h / 2 - face_px / 2 + 6 * np.sin(i / 6) - shot * 15)
             x, y = min(max(x, 0), w - face_px), min(max(y, 0), h - face_px)
             img[y:y + face_px, x:x + face_px] = face

@@ -12,7 +12,8 @@ from PIL import Image
 
 from stylize.cli.main import main as stylize_main
 from stylize.cli.train import main
-from stylize.models import load_model
+from stylize.models import Generator, load_model
+from stylize.models.masked import MaskedGenerator
 from stylize.train.datasets import build_dataset
 from stylize.train.datasets.base import pencil_sketch
 
@@ -25,7 +26,7 @@ TINY = ["--image-size", "32", "--g-conv-dim", "8", "--d-conv-dim", "8", "--g-rep
 
 CASES = {
     "folder": (standins.make_folder, lambda p: ["folder", "--data", p, "--align-domain", "red"], "--domain"),
-    "anime-sketch": (standins.make_anime, lambda p: ["anime-sketch", "--data", p], "--domain"),
+    "anime-sketch": (standins.make_anime, lambda p: ["anime-sketch", "--data", p], "--style"),
     "celeba": (standins.make_celeba, lambda p: ["celeba", "--data", p], "--hair"),
     "rafd": (standins.make_rafd, lambda p: ["rafd", "--data", p], "--expression"),
     "ckplus": (standins.make_ckplus, lambda p: ["ckplus", "--data", p], "--expression"),
@@ -125,8 +126,37 @@ def test_eval_reports_accuracy_and_reconstruction(tmp_path):
     result = json.loads((run / "eval.json").read_text())
     assert 0 <= result["target_accuracy"] <= 1 and result["reconstruction_l1"] > 0
     assert result["test_images"] == 2
-    assert Image.open(tmp_path / "g.png").size == (3 * 32, 2 * 32)  # 2 held-out rows: input, red, blue
+    assert Image.open(tmp_path / "g.png").size == (3 * 128, 2 * 128)  # 2 held-out rows: input, red, blue
     assert load_model(run / "model.safetensors").provenance["eval"] == result
+
+
+def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_path):
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--attrs", "Black_Hair,Blond_Hair,Male"], run, 2)
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20"])
+    assert r.exit_code == 0, r.output
+    result = json.loads((run / "eval.json").read_text())
+    assert set(result["per_target"]) <= {"hair=black", "hair=blond", "gender=female", "gender=male"}
+    assert set(result["others_kept"]) == {"hair", "gender"}
+    assert 0 <= result["same_person"] <= 1 and result["identity_distance_mean"] >= 0
+    assert result["applied"] == "change at full resolution"
+
+
+@pytest.mark.parametrize("recipe, arch", [("budget", MaskedGenerator), ("paper", Generator)])
+def test_recipes_pick_their_generator_and_a_cpu_budget_stops_training(recipe, arch, tmp_path):
+    data = standins.make_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["folder", "--data", str(data), "--run", str(run), "--recipe", recipe, *TINY,
+                                  "--n-critic", "1", "--max-cpu-seconds", "0.001"])
+    assert r.exit_code == 0, r.output
+    model = load_model(run / "model.safetensors")
+    assert type(model.generator) is arch and model.provenance["steps"] == 1
+    assert model.provenance["recipe"]["adv_loss"] == ("nsgan" if recipe == "budget" else "wgan-gp")
+    assert model.provenance["train_cpu_seconds"] >= 0
+    if recipe == "budget":  # the exported generator is the moving average, not the last step's weights
+        ck = torch.load(run / "checkpoint.pt", weights_only=True)
+        assert any(not torch.equal(ck["G"][k], ck["G_ema"][k]) for k in ck["G"] if ck["G"][k].is_floating_point())
 
 
 @pytest.mark.parametrize("case", ["empty", "one_domain", "no_attr_file", "decay_too_long"])

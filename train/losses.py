@@ -36,3 +36,30 @@ def random_targets(labels: torch.Tensor, generator: torch.Generator) -> torch.Te
     """Target labels for a batch: the batch's own labels, shuffled (the original code's choice), so targets
     follow the data's label distribution and combinations that never occur are not asked for."""
     return labels[torch.randperm(labels.size(0), generator=generator)]
+
+
+def discriminator_adversarial(out_real: torch.Tensor, out_fake: torch.Tensor, kind: str) -> torch.Tensor:
+    """D's adversarial loss: the paper's Wasserstein critic (``wgan-gp``) or the non-saturating logistic loss
+    (``nsgan``, Goodfellow et al. 2014) that StarGAN v2 trains with, regularised by R1 instead of a GP."""
+    if kind == "wgan-gp":
+        return out_fake.mean() - out_real.mean()
+    return F.softplus(-out_real).mean() + F.softplus(out_fake).mean()
+
+
+def generator_adversarial(out_fake: torch.Tensor, kind: str) -> torch.Tensor:
+    return -out_fake.mean() if kind == "wgan-gp" else F.softplus(-out_fake).mean()
+
+
+def r1_penalty(out_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): ½‖∇D(x)‖² on real images only, which is what makes a non-saturating GAN
+    converge; ``real`` must have required grad when ``out_real`` was computed."""
+    grad = torch.autograd.grad(out_real.sum(), real, create_graph=True)[0]
+    return 0.5 * grad.float().pow(2).flatten(1).sum(1).mean()
+
+
+def mask_penalties(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """GANimation's two mask terms: the mean (so the mask does not simply select the colour image everywhere)
+    and the total variation (so it is smooth rather than speckled)."""
+    mask = mask.float()
+    tv = (mask[:, :, 1:] - mask[:, :, :-1]).pow(2).mean() + (mask[:, :, :, 1:] - mask[:, :, :, :-1]).pow(2).mean()
+    return mask.mean(), tv

@@ -1,7 +1,14 @@
-"""One StarGAN trainer for every dataset module (paper §3–4; defaults are the paper's)."""
+"""One StarGAN trainer for every dataset module and both recipes.
+
+``paper``: the paper's generator and WGAN-GP with five critic steps per generator step (§3–4). ``budget`` (the
+default): the resize-convolution, attention-mask generator of ``models/masked.py``, the non-saturating loss with R1
+and one critic step (StarGAN v2's objective), and an exponential moving average of G's weights, which is what gets
+exported. README's "Training on a CPU budget" has the equal-CPU-time comparison that picked it.
+"""
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -15,34 +22,57 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from stylize.models.architectures import build_generator
 from stylize.models.modelfile import save_model
-from stylize.models.stargan import Discriminator, Generator
+from stylize.models.stargan import Discriminator
 
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
-from .losses import classification_loss, gradient_penalty, random_targets
+from .losses import (
+    classification_loss,
+    discriminator_adversarial,
+    generator_adversarial,
+    gradient_penalty,
+    mask_penalties,
+    r1_penalty,
+    random_targets,
+)
+
+ARCHS = ("masked", "plain", "stargan")  # plain: masked.py's decoder without the mask head
+ADV_LOSSES = ("nsgan", "wgan-gp")
 
 
 @dataclass
 class TrainConfig:
+    """Defaults are the ``budget`` recipe; ``RECIPES['paper']`` holds what the paper changes."""
+
+    arch: str = "masked"
+    adv_loss: str = "nsgan"
     image_size: int = 128
-    g_conv_dim: int = 64
-    d_conv_dim: int = 64
+    g_conv_dim: int = 32
+    d_conv_dim: int = 32
     g_repeat_num: int = 6
-    d_repeat_num: int = 6
+    d_repeat_num: int = 5
     lambda_cls: float = 1.0
     lambda_rec: float = 10.0
     lambda_gp: float = 10.0
+    lambda_r1: float = 1.0
+    lambda_mask: float = 0.05
+    lambda_tv: float = 0.5
+    ema: float = 0.999
     batch_size: int = 16
     num_iters: int = 200_000
-    num_iters_decay: int = 100_000
+    num_iters_decay: int = 0
     g_lr: float = 1e-4
     d_lr: float = 1e-4
-    n_critic: int = 5
-    beta1: float = 0.5
-    beta2: float = 0.999
+    n_critic: int = 1
+    beta1: float = 0.0
+    beta2: float = 0.99
+    max_seconds: float = 0.0
+    max_cpu_seconds: float = 0.0
     seed: int = 0
     sample_every: int = 1000
     checkpoint_every: int = 1000
@@ -50,6 +80,21 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     threads: int = 0
+
+
+RECIPES: dict[str, dict] = {
+    "budget": {},
+    "paper": {"arch": "stargan", "adv_loss": "wgan-gp", "g_conv_dim": 64, "d_conv_dim": 64, "d_repeat_num": 6,
+              "ema": 0.0, "num_iters_decay": 100_000, "n_critic": 5, "beta1": 0.5, "beta2": 0.999},
+}
+
+
+def make_generator(cfg: TrainConfig, c_dim: int) -> nn.Module:
+    if cfg.arch not in ARCHS:
+        raise ValueError(f"unknown --arch {cfg.arch} (choose from {', '.join(ARCHS)})")
+    sizes = {"arch": "stargan" if cfg.arch == "stargan" else "masked", "conv_dim": cfg.g_conv_dim, "c_dim": c_dim,
+             "repeat_num": cfg.g_repeat_num, "mask": cfg.arch == "masked"}
+    return build_generator(sizes)
 
 
 def pick_device(name: str) -> torch.device:
@@ -87,7 +132,8 @@ class Trainer:
         if self.dist and self.rank == 0:
             torch.distributed.barrier()
         schema = spec.schema
-        self.G = Generator(config.g_conv_dim, schema.c_dim, config.g_repeat_num).to(self.device)
+        self.G = make_generator(config, schema.c_dim).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.ema > 0 else None
         self.D = Discriminator(config.image_size, config.d_conv_dim, schema.cls_dim, config.d_repeat_num).to(
             self.device)
         if self.device.type == "cuda":
@@ -103,6 +149,7 @@ class Trainer:
         self.rng = torch.Generator().manual_seed(config.seed * 1000 + self.rank)
         self.step = 0
         self.elapsed = 0.0
+        self.cpu_seconds = 0.0
         self.resume()
 
     # --- checkpoints -------------------------------------------------------------------------------------------
@@ -120,7 +167,10 @@ class Trainer:
         self.D.load_state_dict(ck["D"])
         self.g_opt.load_state_dict(ck["g_opt"])
         self.d_opt.load_state_dict(ck["d_opt"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(ck.get("G_ema", ck["G"]))
         self.step, self.elapsed = int(ck["step"]), float(ck.get("elapsed", 0.0))
+        self.cpu_seconds = float(ck.get("cpu_seconds", 0.0))
         self.rng.set_state(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
         if torch.cuda.is_available() and "cuda_rng" in ck:
@@ -132,13 +182,21 @@ class Trainer:
             return
         ck = {"G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(),
               "d_opt": self.d_opt.state_dict(), "step": self.step, "elapsed": self.elapsed,
+              "cpu_seconds": self.cpu_seconds,
               "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state()}
         if torch.cuda.is_available():
             ck["cuda_rng"] = torch.cuda.get_rng_state_all()
+        if self.G_ema is not None:
+            ck["G_ema"] = self.G_ema.state_dict()
         tmp = self.checkpoint_path.with_suffix(".pt.part")
         torch.save(ck, tmp)
         os.replace(tmp, self.checkpoint_path)
         self.export()
+
+    @property
+    def G_export(self) -> nn.Module:
+        """What is sampled, evaluated and shipped: the weight average when the recipe keeps one."""
+        return self.G_ema if self.G_ema is not None else self.G
 
     def export(self, path: Path | None = None) -> Path:
         """The run's model file, usable directly by ``stylize video --model``."""
@@ -147,6 +205,7 @@ class Trainer:
             "counts": self.spec.counts,
             "train_images": len(self.train_crops.labels), "test_images": len(self.test_crops.labels),
             "skipped": self.train_crops.skipped, "steps": self.step, "train_seconds": round(self.elapsed),
+            "train_cpu_seconds": round(self.cpu_seconds),
             "recipe": asdict(self.cfg), "device": str(self.device), "torch": torch.__version__,
             "host": platform.machine(), "date": time.strftime("%Y-%m-%d"),
         }
@@ -155,7 +214,7 @@ class Trainer:
             result = json.loads(eval_path.read_text())
             if result.get("model_steps") == self.step:  # figures of an older model would misdescribe this one
                 provenance["eval"] = result
-        return save_model(path or self.run_dir / "model.safetensors", self.G, self.D, self.spec.schema,
+        return save_model(path or self.run_dir / "model.safetensors", self.G_export, self.D, self.spec.schema,
                           self.cfg.image_size, self.spec.alignment, provenance)
 
     # --- training ----------------------------------------------------------------------------------------------
@@ -169,6 +228,12 @@ class Trainer:
         enabled = self.cfg.amp and self.device.type == "cuda"
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
+    def generate(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G's output and, for the masked family, its attention mask (for the mask penalties)."""
+        if self.cfg.arch == "masked":
+            return self.g_train(x, c, return_mask=True)
+        return self.g_train(x, c), None
+
     def train_step(self, x_real: torch.Tensor, label_org: torch.Tensor, set_index: int) -> dict[str, float]:
         cfg, schema = self.cfg, self.spec.schema
         x_real = x_real.to(self.device, non_blocking=True)
@@ -178,45 +243,71 @@ class Trainer:
         label_trg = random_targets(label_org, self.rng).to(self.device)
         c_org, c_trg = label_org, label_trg  # labels are full c vectors: mask already set per label set
         cls_org, cls_trg = label_org[:, :schema.cls_dim], label_trg[:, :schema.cls_dim]
+        r1 = cfg.adv_loss == "nsgan" and cfg.lambda_r1 > 0
         log: dict[str, float] = {}
 
         with self.autocast():
-            out_src, out_cls = self.d_train(x_real)
-            d_real = -out_src.float().mean()
+            x_in = x_real.detach().requires_grad_(True) if r1 else x_real
+            real_src, out_cls = self.d_train(x_in)
             d_cls = classification_loss(out_cls.float(), cls_org, schema, set_index)
             with torch.no_grad():
                 x_fake = self.g_train(x_real, c_trg)
-            out_src, _ = self.d_train(x_fake.detach())
-            d_fake = out_src.float().mean()
-            d_gp = gradient_penalty(self.d_train, x_real, x_fake.detach().to(x_real.dtype))
-            d_loss = d_real + d_fake + cfg.lambda_cls * d_cls + cfg.lambda_gp * d_gp
+            fake_src, _ = self.d_train(x_fake.detach())
+            d_adv = discriminator_adversarial(real_src.float(), fake_src.float(), cfg.adv_loss)
+            if r1:
+                d_reg = cfg.lambda_r1 * r1_penalty(real_src, x_in)
+            else:
+                d_reg = cfg.lambda_gp * gradient_penalty(self.d_train, x_real, x_fake.detach().to(x_real.dtype))
+            d_loss = d_adv + cfg.lambda_cls * d_cls + d_reg
         self.d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_opt.step()
-        log.update(D_real=d_real.item(), D_fake=d_fake.item(), D_cls=d_cls.item(), D_gp=d_gp.item())
+        log.update(D_adv=d_adv.item(), D_cls=d_cls.item(), D_reg=d_reg.item())
 
         if (self.step + 1) % cfg.n_critic == 0:
             with self.autocast():
-                x_fake = self.g_train(x_real, c_trg)
+                x_fake, mask_fake = self.generate(x_real, c_trg)
                 out_src, out_cls = self.d_train(x_fake)
-                g_fake = -out_src.float().mean()
+                g_adv = generator_adversarial(out_src.float(), cfg.adv_loss)
                 g_cls = classification_loss(out_cls.float(), cls_trg, schema, set_index)
-                x_rec = self.g_train(x_fake, c_org)
+                x_rec, mask_rec = self.generate(x_fake, c_org)
                 g_rec = (x_real - x_rec).abs().float().mean()
-                g_loss = g_fake + cfg.lambda_rec * g_rec + cfg.lambda_cls * g_cls
+                g_loss = g_adv + cfg.lambda_rec * g_rec + cfg.lambda_cls * g_cls
+                if mask_fake is not None:
+                    (m_f, tv_f), (m_r, tv_r) = mask_penalties(mask_fake), mask_penalties(mask_rec)
+                    g_loss = g_loss + cfg.lambda_mask * (m_f + m_r) + cfg.lambda_tv * (tv_f + tv_r)
+                    log.update(G_mask=m_f.item())
             self.g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             self.g_opt.step()
-            log.update(G_fake=g_fake.item(), G_rec=g_rec.item(), G_cls=g_cls.item())
+            self.update_ema()
+            log.update(G_adv=g_adv.item(), G_rec=g_rec.item(), G_cls=g_cls.item())
         return log
 
-    def train(self, until: int | None = None, progress: bool = True) -> None:
-        """Trains to step ``until`` (default ``num_iters``). Ctrl-C or a kill signal saves a checkpoint first."""
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """StarGAN v2's moving average: θ_ema ← β·θ_ema + (1−β)·θ; buffers are copied."""
+        if self.G_ema is None:
+            return
+        ema, live = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema, live, 1.0 - self.cfg.ema)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    def out_of_budget(self) -> bool:
         cfg = self.cfg
-        until = min(until or cfg.num_iters, cfg.num_iters)
+        return bool((cfg.max_seconds and self.elapsed >= cfg.max_seconds)
+                    or (cfg.max_cpu_seconds and self.cpu_seconds >= cfg.max_cpu_seconds))
+
+    def train(self, until: int | None = None, progress: bool = True) -> None:
+        """Trains to step ``until`` (default ``num_iters``) or until the time budget is spent. Ctrl-C or a kill
+        signal saves a checkpoint first."""
+        cfg = self.cfg
+        until = cfg.num_iters if until is None else min(until, cfg.num_iters)
         stream = batches(self.train_crops, cfg.batch_size, self.rng, start=self.step)
         log_path = self.run_dir / "losses.csv" if self.rank == 0 else Path(os.devnull)
-        fields = ["step", "seconds", "g_lr", "D_real", "D_fake", "D_cls", "D_gp", "G_fake", "G_rec", "G_cls"]
+        fields = ["step", "seconds", "cpu_seconds", "g_lr", "D_adv", "D_cls", "D_reg", "G_adv", "G_rec", "G_cls",
+                  "G_mask"]
         new_log = self.rank == 0 and not log_path.exists()
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
@@ -229,8 +320,8 @@ class Trainer:
                 writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
                 if new_log:
                     writer.writeheader()
-                while self.step < until:
-                    t0 = time.perf_counter()
+                while self.step < until and not self.out_of_budget():
+                    t0, c0 = time.perf_counter(), time.process_time()
                     g_lr, d_lr = self.lr_at(self.step)
                     for group in self.g_opt.param_groups:
                         group["lr"] = g_lr
@@ -241,9 +332,11 @@ class Trainer:
                     last_g.update({k: v for k, v in log.items() if k.startswith("G_")})
                     self.step += 1
                     self.elapsed += time.perf_counter() - t0
+                    self.cpu_seconds += time.process_time() - c0
                     bar.update(1)
                     if self.step % cfg.log_every == 0 and self.rank == 0:
-                        row = {"step": self.step, "seconds": round(self.elapsed, 1), "g_lr": g_lr, **log, **last_g}
+                        row = {"step": self.step, "seconds": round(self.elapsed, 1),
+                               "cpu_seconds": round(self.cpu_seconds, 1), "g_lr": g_lr, **log, **last_g}
                         writer.writerow({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()})
                         f.flush()
                         bar.set_postfix(D_cls=f"{log['D_cls']:.3f}", G_rec=f"{last_g.get('G_rec', 0):.3f}")
@@ -286,7 +379,7 @@ class Trainer:
             return None
         path = self.run_dir / "samples" / f"{self.step:06d}.png"
         path.parent.mkdir(exist_ok=True)
-        save_image(translate_grid(self.G, self.spec.schema, self.test_crops, n, self.device), path)
+        save_image(translate_grid(self.G_export, self.spec.schema, self.test_crops, n, self.device), path)
         return path
 
 
@@ -304,7 +397,7 @@ def targets_for_each_value(schema, label: np.ndarray, set_index: int) -> list[np
     return out
 
 
-def translate_grid(G: Generator, schema, crops: Crops, n: int, device: torch.device) -> torch.Tensor:
+def translate_grid(G: nn.Module, schema, crops: Crops, n: int, device: torch.device) -> torch.Tensor:
     """Rows of [input, translations to each value], in [0, 1], stacked vertically."""
     was_training = G.training
     G.eval()

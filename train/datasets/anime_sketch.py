@@ -14,6 +14,7 @@ from stylize.models.schema import DomainSchema, Group
 from .base import DatasetError, DatasetSpec, Sample, image_files, seeded_split
 
 DOMAINS = ("anime", "sketch")
+GROUP = "style"  # not "domain": `--domain anime` picks the selfie↔anime model, `--style sketch` this one
 
 
 def build(root: Path, seed: int = 0) -> DatasetSpec:
@@ -22,8 +23,8 @@ def build(root: Path, seed: int = 0) -> DatasetSpec:
     files = image_files(root)
     if len(files) < 10:
         raise DatasetError(f"{root} has {len(files)} images; anime-sketch needs at least 10")
-    schema = DomainSchema.single("anime-sketch", [Group("domain", DOMAINS, "onehot", DOMAINS)])
-    anime, sketch = (tuple(float(x) for x in schema.encode({"domain": d})) for d in DOMAINS)
+    schema = DomainSchema.single("anime-sketch", [Group(GROUP, DOMAINS, "onehot", DOMAINS)])
+    anime, sketch = (tuple(float(x) for x in schema.encode({GROUP: d})) for d in DOMAINS)
     train, _val, test = seeded_split(files, (0.8, 0.1, 0.1), seed)
 
     def both(part: list[Path]) -> list[Sample]:

@@ -25,7 +25,7 @@ from stylize.models.schema import DomainSchema
 from stylize.pipeline.align import align_face, warp_to_crop, whole_image_transform
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: crops of large faces are area-averaged (pipeline/align.py)
 
 
 class DatasetError(Exception):
@@ -101,6 +101,44 @@ class Crops:
     skipped: dict[str, int]
 
 
+@dataclass
+class LoadedSample:
+    """One sample as the aligner sees it: the whole image (preprocessed), its crop and the frame→crop transform,
+    and for aligned faces the 68 landmarks (evaluation measures identity with them)."""
+
+    image: np.ndarray
+    crop: np.ndarray
+    transform: np.ndarray
+    landmarks: np.ndarray | None = None
+
+
+class SampleLoader:
+    """Reads, preprocesses and aligns samples exactly as inference aligns faces; the dlib models load on first
+    use, since whole-image sets never need them."""
+
+    def __init__(self, alignment: Alignment, size: int) -> None:
+        self.alignment, self.size, self.detector = alignment, size, None
+
+    def __call__(self, s: Sample) -> LoadedSample | str:
+        """The loaded sample, or why it was skipped (``unreadable`` or ``no_face``)."""
+        rgb = read_rgb(s.path)
+        if rgb is None:
+            return "unreadable"
+        if s.preprocess:
+            rgb = PREPROCESSORS[s.preprocess](rgb)
+        if not s.align:
+            m = whole_image_transform(*rgb.shape[:2], self.size)
+            return LoadedSample(rgb, warp_to_crop(rgb, m, self.size), m)
+        if self.detector is None:
+            from stylize.pipeline.detect import FaceDetector
+            self.detector = FaceDetector(max_side=None)
+        faces = self.detector.detect(rgb) or self.detector.detect(rgb, upsample=1)  # small faces: finer pass
+        if not faces:
+            return "no_face"
+        crop, m = align_face(rgb, faces[0].points5, self.alignment, self.size)
+        return LoadedSample(rgb, crop, m, faces[0].landmarks)
+
+
 def cache_key(samples: list[Sample], alignment: Alignment, size: int) -> str:
     h = hashlib.sha256(json.dumps([CACHE_VERSION, size, alignment.to_json()]).encode())
     for s in samples:
@@ -120,28 +158,15 @@ def prepare_crops(samples: list[Sample], alignment: Alignment, size: int, cache_
         meta = json.loads(meta_path.read_text())
         return Crops(np.load(img_path, mmap_mode="r"), np.asarray(meta["labels"], np.float32),
                      np.asarray(meta["sets"], np.int64), meta["skipped"])
-    detector = None
+    loader = SampleLoader(alignment, size)
     images, labels, sets = [], [], []
     skipped = {"unreadable": 0, "no_face": 0}
     for s in tqdm(samples, desc=desc, unit="img", leave=False):
-        rgb = read_rgb(s.path)
-        if rgb is None:
-            skipped["unreadable"] += 1
+        loaded = loader(s)
+        if isinstance(loaded, str):
+            skipped[loaded] += 1
             continue
-        if s.preprocess:
-            rgb = PREPROCESSORS[s.preprocess](rgb)
-        if s.align:
-            if detector is None:
-                from stylize.pipeline.detect import FaceDetector
-                detector = FaceDetector(max_side=None)
-            faces = detector.detect(rgb) or detector.detect(rgb, upsample=1)  # small faces need the finer pass
-            if not faces:
-                skipped["no_face"] += 1
-                continue
-            crop, _ = align_face(rgb, faces[0].points5, alignment, size)
-        else:
-            crop = warp_to_crop(rgb, whole_image_transform(*rgb.shape[:2], size), size)
-        images.append(crop)
+        images.append(loaded.crop)
         labels.append(s.label)
         sets.append(s.set_index)
     if not images:

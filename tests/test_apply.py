@@ -1,0 +1,104 @@
+"""The budget generator, full-resolution application of an edit, and picking a bundled model by its groups."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from stylize.models import Alignment, DomainSchema, Group, ModelFileError, bundled_for, load_model, save_model
+from stylize.models.alignment import CELEBA_TEMPLATE
+from stylize.models.masked import MaskedGenerator
+from stylize.pipeline.align import face_transform, warp_to_crop
+from stylize.pipeline.composite import paste_face
+from stylize.pipeline.frames import Face
+
+from .conftest import astronaut
+
+POINTS = np.array([[420, 500], [600, 500], [510, 610], [440, 700], [590, 700]], np.float32)  # a ~450 px face
+
+
+def sharpness(rgb: np.ndarray) -> float:
+    """Variance of the Laplacian: how much fine detail an image region holds."""
+    return float(cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+
+def large_face_frame() -> np.ndarray:
+    frame = np.zeros((1080, 1080, 3), np.uint8)
+    frame[:] = cv2.resize(astronaut(), (1080, 1080), interpolation=cv2.INTER_CUBIC)
+    return frame
+
+
+def test_mask_zero_gives_the_input_and_mask_one_the_colour_image():
+    g = MaskedGenerator(conv_dim=8, c_dim=3, repeat_num=1)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    c = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    color, mask = g.parts(x, c)
+    assert mask.shape == (2, 1, 32, 32) and 0 <= mask.min() and mask.max() <= 1
+    assert torch.equal(g.blend(x, color, torch.zeros_like(mask)), x)
+    assert torch.equal(g.blend(x, color, torch.ones_like(mask)), color)
+    out, m = g(x, c, return_mask=True)
+    assert torch.allclose(out, mask * color + (1 - mask) * x) and torch.equal(m, mask)
+
+
+@pytest.mark.parametrize("mask", [True, False])
+def test_budget_generator_round_trips_through_a_model_file(mask, tmp_path):
+    schema = DomainSchema.single("celeba", [Group("hair", ("black", "blond"), "onehot", ("Black_Hair", "Blond_Hair"))])
+    g = MaskedGenerator(conv_dim=8, c_dim=schema.c_dim, repeat_num=1, mask=mask).eval()
+    path = save_model(tmp_path / "m.safetensors", g, None, schema, 32, Alignment("face", CELEBA_TEMPLATE), {},
+                      dtype=torch.float32)
+    model = load_model(path)
+    assert type(model.generator) is MaskedGenerator and model.generator.mask is mask
+    x, c = torch.rand(1, 3, 32, 32) * 2 - 1, torch.tensor([[0.0, 1.0]])
+    assert torch.equal(model.generator(x, c), g(x, c))
+
+
+def test_change_is_applied_at_the_face_resolution():
+    """A 450 px face edited through a 64 px crop: pixels the model left alone stay the source's exactly, and
+    the edited region keeps its detail, where pasting the model-size output would blur it."""
+    frame = large_face_frame()
+    m = face_transform(POINTS, Alignment("face", CELEBA_TEMPLATE), 64)
+    crop = warp_to_crop(frame, m, 64)
+    change = np.zeros((64, 64, 3), np.float32)
+    change[8:40, 12:52] = (40, 30, -20)  # a warm tint over the upper half (the hair)
+    results = {}
+    for keep in (True, False):
+        out = frame.copy()
+        paste_face(out, Face(POINTS, (0, 0, 0, 0), transform=m, crop=crop, change=change, keep_detail=keep))
+        results[keep] = out
+    out = results[True]
+    back = cv2.warpAffine(np.ones((64, 64), np.float32), cv2.invertAffineTransform(m), (1080, 1080))
+    tinted = cv2.warpAffine((np.abs(change).sum(-1) > 0).astype(np.float32), cv2.invertAffineTransform(m),
+                            (1080, 1080)) > 0.999
+    assert np.array_equal(out[back == 0], frame[back == 0])  # outside the crop: untouched
+    untouched = (back > 0) & ~cv2.dilate(tinted.astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool)
+    assert np.array_equal(out[untouched], frame[untouched])  # inside the crop, where the change is 0
+    assert out[tinted].astype(int).mean(0)[0] - frame[tinted].astype(int).mean(0)[0] > 25  # the tint is there
+    ys, xs = np.nonzero(tinted)
+    box = (slice(ys.min(), ys.max()), slice(xs.min(), xs.max()))
+    assert sharpness(out[box]) > 0.9 * sharpness(frame[box])
+    assert sharpness(results[False][box]) < 0.5 * sharpness(frame[box])
+
+
+def test_large_faces_are_sampled_without_aliasing():
+    """Downscaling a 450 px face to a 64 px crop averages the pixels under each crop pixel instead of picking a
+    few: the crop matches a properly area-resized one closely."""
+    frame = large_face_frame()
+    m = face_transform(POINTS, Alignment("face", CELEBA_TEMPLATE), 64)
+    crop = warp_to_crop(frame, m, 64).astype(np.float32)
+    fine = m * 8
+    fine[:, 2] += 3.5  # 8x8 blocks centred on the crop's pixels
+    big = cv2.warpAffine(frame, fine, (512, 512), flags=cv2.INTER_LINEAR)
+    reference = cv2.resize(big, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
+    aliased = cv2.warpAffine(frame, m, (64, 64), flags=cv2.INTER_LINEAR).astype(np.float32)
+    assert np.abs(crop - reference).mean() < 0.5 * np.abs(aliased - reference).mean()
+
+
+def test_bundled_model_is_picked_by_the_targets_named():
+    assert bundled_for({"domain": "anime"}) == "anime"
+    assert bundled_for({"style": "sketch"}) == "anime-sketch"
+    with pytest.raises(ModelFileError, match="no bundled model takes --mood happy; bundled: .*anime"):
+        bundled_for({"mood": "happy"})
+    with pytest.raises(ModelFileError, match="no bundled model takes --domain cartoon"):
+        bundled_for({"domain": "cartoon"})
