@@ -120,6 +120,8 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
                           preset=preset, progress=progress)
     report = edit_video(source, output, model, targets, options)
     s = report.stats
+    if report.short:
+        click.echo(f"Warning: {source}: {report.short}", err=True)
     if model.alignment.kind == "face" and s.faces == 0:
         click.echo(f"Warning: no faces found in {source}; the output is the video unchanged", err=True)
     click.echo(f"wrote {output}: {s.frames} frames, {s.frames_with_faces} with faces, {s.tracks} tracks, "

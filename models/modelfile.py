@@ -189,13 +189,14 @@ def read_metadata(path: str | Path) -> dict:
         head = f.read(16)
     if not head:
         raise ModelFileError(f"{path} is empty (0 bytes)")
-    if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
-        raise ModelFileError(f"{path} is a PyTorch pickle checkpoint, not a stylize model file; "
-                             "convert it with 'stylize import-stargan'")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(METADATA_KEY)
     except (SafetensorError, OSError, ValueError) as e:
+        # only now look for a pickle's signature: a safetensors header length can start with the byte 0x80 too
+        if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
+            raise ModelFileError(f"{path} is a PyTorch pickle checkpoint, not a stylize model file; "
+                                 "convert it with 'stylize import-stargan'") from None
         raise ModelFileError(f"{path} is not a readable safetensors file ({str(e).splitlines()[0]})") from None
     if raw is None:
         raise ModelFileError(f"{path} is a safetensors file without stylize metadata")

@@ -14,13 +14,12 @@ from .errors import InputError
 from .ffmpeg_tools import ffmpeg_exe
 from .frames import Frame, VideoInfo
 
-# A decode that stops this far short of the container's announced length is reported as a truncated file.
-TRUNCATION_TOLERANCE = 0.9
-
 
 def read_frames(path: Path, info: VideoInfo) -> Iterator[Frame]:
     """Yields every decoded frame once, as displayed (ffmpeg applies the rotation flag), with no frames
-    duplicated or dropped (``fps_mode passthrough``), so the output can have exactly the input's frame count."""
+    duplicated or dropped (``fps_mode passthrough``), so the output can have exactly the input's frame count.
+    A stream that ends early is not an error (the caller compares the count with ``info.frame_estimate``); a
+    decoder that fails is, with where it failed."""
     args = (ffmpeg.input(str(path))
             .output("pipe:", format="rawvideo", pix_fmt="rgb24", map="0:v:0", fps_mode="passthrough")
             .global_args("-v", "error", "-nostdin")
@@ -45,6 +44,6 @@ def read_frames(path: Path, info: VideoInfo) -> Iterator[Frame]:
         err.seek(0)
         message = err.read().decode(errors="replace").strip().splitlines()
     if rc != 0 or index == 0:
-        raise InputError(f"{path}: cannot decode the video ({message[-1] if message else f'ffmpeg exit {rc}'})")
-    if info.duration and index < TRUNCATION_TOLERANCE * info.frame_estimate:
-        raise InputError(f"{path}: looks truncated: decoded {index} of about {info.frame_estimate} frames")
+        where = f"at frame {index} ({info.start + index / float(info.fps):.2f} s)" if index else "at its first frame"
+        raise InputError(f"{path}: cannot decode the video {where} "
+                         f"({message[-1] if message else f'ffmpeg exit {rc}'})")

@@ -15,25 +15,40 @@ from .frames import VideoInfo
 
 # Audio codecs an MP4 can carry as they are; others (e.g. PCM from a .mov) are re-encoded to AAC there.
 MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+WEBM_AUDIO = {"opus", "vorbis"}  # WebM allows only these; anything else becomes Opus
+# x264's CRF mapped onto libvpx-vp9's 0–63 scale (x264 18 ≈ VP9 31, both "visually lossless" presets' defaults)
+VP9_CRF_OFFSET = 13
 
 
 class VideoWriter:
     """Encodes RGB frames written one at a time to ``path`` at the source's frame rate, then muxes the source's
     audio (copied, not re-encoded, when the container allows). Odd frame sizes are kept exactly by encoding
-    4:4:4 instead of 4:2:0, which needs even sizes."""
+    4:4:4 instead of 4:2:0, which needs even sizes. The video starts as late after the audio as it did in the
+    source (``info.start``), so lips stay in sync with the sound."""
 
     def __init__(self, path: Path, info: VideoInfo, source: Path, crf: int = 18, preset: str = "veryfast") -> None:
         self.path, self.info = path, info
         odd = info.width % 2 or info.height % 2
+        webm = path.suffix.lower() == ".webm"
         video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{info.width}x{info.height}",
-                             framerate=str(info.fps))
+                             framerate=str(info.fps), itsoffset=f"{info.start:.6f}")
         streams = [video.video]
-        out_args = {"vcodec": "libx264", "crf": crf, "preset": preset, "pix_fmt": "yuv444p" if odd else "yuv420p",
-                    "r": str(info.fps)}
+        # passthrough: frames keep their timestamps (the first one at info.start); no frames are duplicated to
+        # fill the gap before it, which is what a constant-rate output would do
+        out_args = {"pix_fmt": "yuv444p" if odd else "yuv420p", "fps_mode": "passthrough"}
+        if webm:
+            out_args.update({"vcodec": "libvpx-vp9", "crf": min(63, crf + VP9_CRF_OFFSET), "b:v": 0,
+                             "deadline": "realtime", "cpu-used": 8, "row-mt": 1})
+        else:
+            out_args.update({"vcodec": "libx264", "crf": crf, "preset": preset})
         if info.has_audio:
             streams.append(ffmpeg.input(str(source)).audio)
-            copy = path.suffix.lower() not in (".mp4", ".m4v", ".mov") or info.audio_codec in MP4_AUDIO
-            out_args["acodec"] = "copy" if copy else "aac"
+            if webm:
+                out_args["acodec"] = "copy" if info.audio_codec in WEBM_AUDIO else "libopus"
+            elif path.suffix.lower() in (".mp4", ".m4v", ".mov") and info.audio_codec not in MP4_AUDIO:
+                out_args["acodec"] = "aac"
+            else:
+                out_args["acodec"] = "copy"
         if path.suffix.lower() in (".mp4", ".m4v", ".mov"):
             out_args["movflags"] = "+faststart"
         args = (ffmpeg.output(*streams, str(path), **out_args)

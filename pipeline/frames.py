@@ -10,8 +10,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Stream facts read from ffmpeg itself (there is no ffprobe here). ``width``/``height`` are as displayed,
-    i.e. after the rotation flag is applied, which is how frames are decoded."""
+    """Stream facts of a video file (``ffmpeg_tools.probe``). ``width``/``height`` are as displayed, i.e. after
+    the rotation flag is applied, which is how frames are decoded. ``start`` is where the video stream begins
+    after the file's earliest stream (usually the audio): the offset lip sync depends on. ``duration`` and
+    ``frames`` (0 when the container does not say) are the video stream's own."""
 
     width: int
     height: int
@@ -23,10 +25,13 @@ class VideoInfo:
     has_audio: bool = False
     audio_codec: str = ""
     variable_fps: bool = False
+    start: float = 0.0
+    frames: int = 0
 
     @property
     def frame_estimate(self) -> int:
-        return max(1, round(self.duration * float(self.fps)))
+        """Frames the video stream announces: its frame count, else its duration × rate."""
+        return self.frames or max(1, round(self.duration * float(self.fps)))
 
 
 @dataclass

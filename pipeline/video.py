@@ -22,6 +22,7 @@ from .stream import prefetch
 from .translate import Translator
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
+SHORT_STREAM = 0.9  # fewer frames than this share of the announced count is worth a warning
 
 
 @dataclass
@@ -29,6 +30,13 @@ class VideoReport:
     info: VideoInfo
     stats: EditStats
     seconds: float
+
+    @property
+    def short(self) -> str:
+        """A warning when the stream ended well before the frames it announced (a cut-off file), else ''."""
+        if self.stats.frames >= SHORT_STREAM * self.info.frame_estimate:
+            return ""
+        return f"decoded {self.stats.frames} of the {self.info.frame_estimate} frames the video stream announces"
 
     @property
     def fps(self) -> float:
@@ -46,7 +54,7 @@ def edit_video(source: Path, output: Path, model: StyleModel, request: dict[str,
         raise InputError(f"{output}: output would overwrite the input")
     check_output_path(output)
     info = probe(source)
-    translator = Translator(model, request, options.device, options.apply)  # validates the request before any decoding
+    translator = Translator(model, request, options.device, options.apply)  # validates before any decoding
     detector = options.make_detector() if model.alignment.kind == "face" else None
     stats = EditStats()
     start = time.perf_counter()

@@ -144,3 +144,44 @@ def test_detect_every_n_refits_between_and_redetects_when_a_face_leaves():
     assert [len(f.faces) for f in every] == [len(f.faces) for f in each] == [1] * 10 + [0] * 3
     for a, b in zip(every[:10], each[:10], strict=True):
         assert np.abs(a.faces[0].points5 - b.faces[0].points5).max() < 3  # pixels, on a 200 px face
+
+
+def late_video_clip(folder: Path, ext: str, vfr: bool = False) -> Path:
+    """Like many phone and web videos: the video stream starts 0.85 s after the audio, and the audio runs on
+    after the video ends (the container is longer than its video)."""
+    video = write_clip(folder / "v.mp4", render_frames(45), audio=False)
+    tone = folder / "tone.wav"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=3.5",
+                    tone], check=True)
+    vcodec = ["libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"] if ext == "webm" else ["libx264"]
+    timing = ["-vf", "setpts='if(lt(N,20),N/30,20/30+(N-20)/15)/TB'", "-fps_mode", "vfr"] if vfr else []
+    out = folder / f"late.{ext}"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", tone, "-itsoffset", "0.85", "-i", video,
+                    "-map", "0:a", "-map", "1:v", *timing, "-c:v", *vcodec, "-c:a", "libopus" if ext == "webm" else
+                    "aac", out], check=True)
+    return out
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mkv", "mov", "webm"])
+def test_lip_sync_and_length_are_kept_when_video_starts_after_audio(ext, model_file, tmp_path):
+    src = late_video_clip(tmp_path, ext)
+    out = tmp_path / f"out.{ext}"
+    r = run("video", src, "-m", model_file, "--hair", "blond", "-o", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "Warning" not in r.output  # the longer audio does not make the video look truncated
+    a, b = probe(src), probe(out)
+    frame = 1 / float(a.fps)
+    assert a.start == pytest.approx(0.85, abs=frame)
+    assert abs(b.start - a.start) <= frame  # the video-vs-audio offset, i.e. lip sync
+    assert abs(b.duration - a.duration) <= 2 * frame and b.has_audio
+    assert len(read_all_frames(out)) == 45
+
+
+def test_variable_frame_rate_video_keeps_its_frames_and_length(model_file, tmp_path):
+    src = late_video_clip(tmp_path, "mkv", vfr=True)
+    out = tmp_path / "out.mkv"
+    r = run("video", src, "-m", model_file, "--hair", "blond", "-o", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    a, b = probe(src), probe(out)
+    assert abs(len(read_all_frames(out)) - 45) <= 1
+    assert abs(b.duration - a.duration) <= 2 / float(a.fps) and abs(b.start - a.start) <= 1 / float(a.fps)

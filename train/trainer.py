@@ -202,6 +202,7 @@ class Trainer:
         """The run's model file, usable directly by ``stylize video --model``."""
         provenance = {
             "trainer": "stylize-train", "dataset": self.spec.name, "source": self.spec.source,
+            "data_terms": self.spec.terms or "see the dataset's own licence",
             "counts": self.spec.counts,
             "train_images": len(self.train_crops.labels), "test_images": len(self.test_crops.labels),
             "skipped": self.train_crops.skipped, "steps": self.step, "train_seconds": round(self.elapsed),

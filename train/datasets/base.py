@@ -52,6 +52,7 @@ class DatasetSpec:
     train: list[Sample]
     test: list[Sample]
     counts: dict = field(default_factory=dict)
+    terms: str = ""  # the data's licence terms, carried into every model trained on it
     source: dict = field(default_factory=dict)  # {"dataset": module name, "args": {...}}, set by build_dataset
 
 

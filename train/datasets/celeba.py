@@ -16,6 +16,7 @@ from .base import DatasetError, DatasetSpec, Sample
 
 DEFAULT_ATTRS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 TEST_COUNT = 2000
+TERMS = "CelebA (Liu et al., ICCV 2015): non-commercial research use only; so is a model trained on it"
 
 
 def read_attributes(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
@@ -63,4 +64,4 @@ def build(root: Path, attrs: tuple[str, ...] = DEFAULT_ATTRS, seed: int = 0, tes
     n_test = test_count if len(samples) > 10 * test_count else max(1, len(samples) // 10)
     train, test = samples[:-n_test], samples[-n_test:]
     return DatasetSpec("celeba", schema, Alignment("face", CELEBA_TEMPLATE), train, test,
-                       {"images": len(rows), "used": len(samples), "skipped_ambiguous_hair": ambiguous})
+                       {"images": len(rows), "used": len(samples), "skipped_ambiguous_hair": ambiguous}, TERMS)

@@ -55,7 +55,8 @@ def build_rafd(root: Path, seed: int = 0, test_fraction: float = 0.1, angles: tu
         raise DatasetError(f"{root}: no RaFD-named images (e.g. Rafd090_01_Caucasian_female_happy_frontal.jpg)")
     train, test = split_by_subject(items, test_fraction, seed)
     return DatasetSpec("rafd", schema, FACE_ALIGNMENT, train, test,
-                       {"images": len(items), "not_rafd_names": unnamed, "other_angles": other_angle})
+                       {"images": len(items), "not_rafd_names": unnamed, "other_angles": other_angle},
+                       "RaFD: research use under the Radboud Faces Database terms")
 
 
 def build_ckplus(root: Path, seed: int = 0, test_fraction: float = 0.1) -> DatasetSpec:
@@ -83,4 +84,4 @@ def build_ckplus(root: Path, seed: int = 0, test_fraction: float = 0.1) -> Datas
         raise DatasetError(f"{root}: no labelled CK+ sequences found")
     train, test = split_by_subject(items, test_fraction, seed)
     return DatasetSpec("ckplus", schema, FACE_ALIGNMENT, train, test,
-                       {"sequences": len(items) // 2, "bad_labels": bad})
+                       {"sequences": len(items) // 2, "bad_labels": bad}, "CK+: non-commercial research use only")

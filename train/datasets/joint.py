@@ -32,4 +32,4 @@ def build(celeba_root: Path, rafd_root: Path, attrs: tuple[str, ...] = celeba.DE
     train = widen(parts[0].train, 0) + widen(parts[1].train, 1)
     test = widen(parts[0].test, 0) + widen(parts[1].test, 1)
     return DatasetSpec("joint:celeba+rafd", schema, parts[0].alignment, train, test,
-                       {"celeba": parts[0].counts, "rafd": parts[1].counts})
+                       {"celeba": parts[0].counts, "rafd": parts[1].counts}, f"{parts[0].terms}; {parts[1].terms}")
