@@ -1,68 +1,69 @@
-"""The whole `stylize video` path on a 10 s, 640x360, 29.97 fps h264 + AAC clip with several people and scene
-cuts: what goes in and what comes out (frames, size, rate, duration, audio), how much the faces changed and how
-much the rest of the picture did (x264 re-encoding alone moves it by a level or two).
+"""The whole `stylize video` path on real footage: what goes in and what comes out, per clip.
 
-    python benchmarks/footage.py [--model anime] [--domain anime] [--clip PATH] [--keep out.mp4]
+For each clip: frames, size, rate, duration and audio of input and output, the video's start after the audio
+(lip sync) in both, faces and tracks found, the flicker ratio (face-region warping error output/source,
+``pipeline/flicker.py``; 1.00 = no flicker added) with the default smoothing and with ``--no-smooth`` (so the
+model's share and the pipeline's share can be told apart), the edit's strength (mean |output − source| in the
+face regions, 0..255) and the rate end to end.
 
-Without --clip it renders the clip from real selfies in ../shared (five shots of two people; benchmarks/clips.py).
+    python benchmarks/footage.py [--model celeba] [--target hair=blond] [--clip PATH ...] [--no-compare]
+
+Without --clip it runs every clip in ../shared/footage, or, when that folder is absent, a 10 s 29.97 fps clip of
+five shots of two people rendered from real selfies (benchmarks/clips.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 from pathlib import Path
 
 import clips
-import numpy as np
 
-from stylize.models import load_model
+from stylize.models import bundled_for, load_model
 from stylize.pipeline.decode import read_frames
-from stylize.pipeline.detect import FaceDetector
+from stylize.pipeline.edit import EditOptions
 from stylize.pipeline.ffmpeg_tools import probe
-from stylize.pipeline.flicker import face_region
+from stylize.pipeline.flicker import measure_flicker
 from stylize.pipeline.video import edit_video
 
+FOOTAGE = clips.ROOT.parent / "shared" / "footage"
 
-def changes(source: Path, output: Path) -> tuple[int, float, float]:
-    """Frames compared, mean |output − source| inside the face regions and outside them (0..255)."""
-    detector = FaceDetector()
-    inside, outside, n = [], [], 0
-    for a, b in zip(read_frames(source, probe(source)), read_frames(output, probe(output)), strict=True):
-        region = face_region(a.image, detector)
-        diff = np.abs(a.image.astype(np.int16) - b.image).mean(axis=2)
-        if region.any():
-            inside.append(diff[region].mean())
-        if not region.all():
-            outside.append(diff[~region].mean())
-        n += 1
-    return n, float(np.mean(inside)) if inside else 0.0, float(np.mean(outside))
+
+def facts(path: Path) -> str:
+    i = probe(path)
+    frames = sum(1 for _ in read_frames(path, i))
+    return (f"{frames} fr {i.width}x{i.height} {float(i.fps):.3f} fps {i.duration:.2f} s "
+            f"audio {i.audio_codec or 'none'} video@{i.start:+.3f} s")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="anime")
-    ap.add_argument("--domain", default="anime")
-    ap.add_argument("--clip", type=Path)
-    ap.add_argument("--keep", type=Path, help="also keep the rendered output here")
+    ap.add_argument("--model", default=None, help="model file or bundled name (default: the one for --target)")
+    ap.add_argument("--target", default="hair=blond", help="group=value")
+    ap.add_argument("--clip", type=Path, nargs="*")
+    ap.add_argument("--no-compare", action="store_true", help="skip the --no-smooth run")
     args = ap.parse_args()
+    request = dict([args.target.split("=", 1)])
+    model = load_model(args.model or bundled_for(request))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        clip = args.clip or clips.collage(tmp / "people.mp4", shots=5, fps="30000/1001")
-        out = tmp / "out.mp4"
-        report = edit_video(clip, out, load_model(args.model), {"domain": args.domain})
-        for name, path in (("input", clip), ("output", out)):
-            i = probe(path)
-            frames = sum(1 for _ in read_frames(path, i))
-            print(f"{name:7} {frames} frames, {i.width}x{i.height}, {float(i.fps):.3f} fps ({i.fps}), "
-                  f"{i.duration:.2f} s, video {i.codec}, audio {i.audio_codec if i.has_audio else 'none'}")
-        n, inside, outside = changes(clip, out)
-        print(f"{report.stats.tracks} tracks, {report.stats.faces} faces in {report.stats.frames_with_faces} frames; "
-              f"mean change inside faces {inside:.1f}, elsewhere {outside:.2f} (0..255), over {n} frames; "
-              f"{report.fps:.1f} fps")
-        if args.keep:
-            shutil.copy(out, args.keep)
+        sources = args.clip or sorted(p for p in FOOTAGE.glob("*") if p.suffix in (".mp4", ".mkv", ".webm", ".mov"))
+        if not sources:
+            sources = [clips.collage(tmp / "people.mp4", shots=5, fps="30000/1001")]
+        print(f"model {model.name} ({model.image_size} px), target {args.target}")
+        for clip in sources:
+            out = tmp / f"out{clip.suffix}"
+            report = edit_video(clip, out, model, request, EditOptions(progress=False))
+            flicker = measure_flicker(clip, out)
+            line = (f"{clip.name}: in {facts(clip)} | out {facts(out)} | {report.stats.faces} faces in "
+                    f"{report.stats.frames_with_faces} frames, {report.stats.tracks} tracks | flicker "
+                    f"{flicker.ratio:.2f}")
+            if not args.no_compare:
+                raw = tmp / f"raw{clip.suffix}"
+                edit_video(clip, raw, model, request, EditOptions(progress=False, smoothing=None, smooth_output=0))
+                line += f" (--no-smooth {measure_flicker(clip, raw).ratio:.2f})"
+            print(f"{line} | edit {flicker.edit_strength:.1f}/255 | {report.fps:.1f} fps", flush=True)
 
 
 if __name__ == "__main__":
