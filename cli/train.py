@@ -204,11 +204,16 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
               help="Crop cache folder (default: the run's cache, or .stylize-cache beside the model).")
 @click.option("--grid", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save a PNG grid of held-out images: each row the input, then each domain value.")
+@click.option("--structure-only", is_flag=True,
+              help="The judge sees greyscale images, so domains that differ in colour (anime vs sketch) must be "
+                   "told apart by their structure.")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
-             grid: Path | None) -> None:
-    """Evaluate a run folder or model file on its held-out split: how often translated images are classified as
-    the target domain, and the cycle reconstruction L1. Printed, saved as eval.json and added to the model
-    file's provenance."""
+             grid: Path | None, structure_only: bool) -> None:
+    """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
+    pasted at full resolution): how often an independent judge (trained here on the real training images) sees
+    the target value, how often it still sees the values that were not asked (gender and age when hair was), how
+    often dlib's face descriptor still calls it the same person (face models), and the cycle reconstruction L1.
+    Printed, saved as eval.json and added to the model file's provenance."""
     import json
 
     from stylize.models.modelfile import ModelFileError, load_model, update_provenance
@@ -231,7 +236,8 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
     try:
         spec = build_dataset(source["dataset"], **args)
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
-        result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)), grid=grid)
+        result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)), grid=grid,
+                          structure_only=structure_only)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))

@@ -182,3 +182,14 @@ def test_pencil_sketch_is_deterministic_and_gray():
     a, b = pencil_sketch(img), pencil_sketch(img.copy())
     assert np.array_equal(a, b) and np.array_equal(a[..., 0], a[..., 1])
     assert a.mean() > img.mean()  # mostly paper-white
+
+
+def test_structure_only_judge_cannot_see_colour():
+    from stylize.train.evaluate import LUMA, DomainClassifier
+
+    judge = DomainClassifier(2, gray=True).eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    gray = (x * LUMA).sum(1, keepdim=True).expand(-1, 3, -1, -1)
+    assert torch.allclose(judge(x), judge(gray), atol=1e-5)
+    colour = DomainClassifier(2).eval()
+    assert not torch.allclose(colour(x), colour(gray), atol=1e-3)

@@ -34,15 +34,18 @@ from .datasets.base import Crops, DatasetSpec, LoadedSample, SampleLoader, batch
 from .losses import classification_loss
 
 CLASSIFIER_SIZE = 64
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 SAME_PERSON = 0.6  # dlib's threshold on descriptor distance
 GRID_ROWS = 8
 
 
 class DomainClassifier(nn.Module):
-    """A small CNN judge at 64 px, independent of the GAN's discriminator."""
+    """A small CNN judge at 64 px, independent of the GAN's discriminator. ``gray``: it sees luminance only, so
+    domains that differ in colour (anime vs pencil sketch) must be told apart by their structure."""
 
-    def __init__(self, out_dim: int) -> None:
+    def __init__(self, out_dim: int, gray: bool = False) -> None:
         super().__init__()
+        self.gray = gray
         layers: list[nn.Module] = []
         dims = (3, 32, 64, 128, 256)
         for a, b in zip(dims[:-1], dims[1:], strict=True):
@@ -52,13 +55,15 @@ class DomainClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=CLASSIFIER_SIZE, mode="bilinear", align_corners=False, antialias=True)
+        if self.gray:
+            x = (x * LUMA.to(x)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
         return self.head(self.features(x).mean((2, 3)))
 
 
-def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool = True
-                     ) -> DomainClassifier:
+def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool = True,
+                     gray: bool = False) -> DomainClassifier:
     torch.manual_seed(seed)
-    clf = DomainClassifier(schema.cls_dim)
+    clf = DomainClassifier(schema.cls_dim, gray)
     opt = torch.optim.Adam(clf.parameters(), 1e-3)
     stream = batches(crops, 32, torch.Generator().manual_seed(seed))
     for _ in tqdm(range(steps), desc="judge classifier", unit="it", disable=not progress, leave=False):
@@ -125,16 +130,18 @@ def rate(values: list[float]) -> float:
 
 @torch.no_grad()
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
-             limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None) -> dict:
+             limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None,
+             structure_only: bool = False) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
-    input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits."""
+    input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
+    ``structure_only``: the judge sees greyscale images."""
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
     size = model.image_size
     train = prepare_crops(spec.train, spec.alignment, size, cache_dir, "aligning train")
     with torch.enable_grad():
-        judge = train_classifier(train, schema, classifier_steps, seed, progress)
+        judge = train_classifier(train, schema, classifier_steps, seed, progress, structure_only)
     G = model.generator.eval()
     face_model = spec.alignment.kind == "face"
     identity = IdentityJudge() if face_model else None
@@ -207,6 +214,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "reconstruction_l1": round(float(np.mean(l1)) if l1 else float("nan"), 4),
         "judge_accuracy_on_real_test": {k: rate(v) for k, v in sorted(real_hits.items())},
         "judge_steps": classifier_steps,
+        "judge_sees": "greyscale (structure only)" if structure_only else "colour",
     }
 
 
