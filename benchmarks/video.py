@@ -1,11 +1,13 @@
 """Throughput of `stylize video`: each stage on its own, end to end, against a plain ffmpeg transcode, and the
 peak memory for a short and a long clip, all in one run on the same clip.
 
-    python benchmarks/video.py [--model anime] [--clip samples/astronaut.mp4] [--rss]
+    python benchmarks/video.py [--model celeba] [--target hair=blond] [--clip samples/astronaut.mp4] [--rss]
 
 Stages are timed on the clip's frames held in memory, one stage at a time, single-threaded as the pipeline runs
-them; "end to end" is `edit_video` with its stages overlapped in threads. --rss also runs the CLI on 10 s and
-60 s loops of the clip in child processes and prints each one's peak RSS.
+them; "end to end" is `edit_video` with its stages overlapped in threads. "start-up" is the wall time of the CLI,
+in a fresh process, on the clip's first frame alone: importing, loading the model and dlib's models, and that one
+frame. --rss also runs the CLI on 10 s and 60 s loops of the clip in child processes and prints each one's peak
+RSS.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import clips
 
-from stylize.models import load_model
+from stylize.models import bundled_for, load_model
 from stylize.pipeline.align import align_frames
 from stylize.pipeline.composite import composite
 from stylize.pipeline.decode import read_frames
@@ -45,7 +47,7 @@ def timed(label: str, run, n: int, results: dict[str, float]):
     return out
 
 
-def stage_rates(clip: Path, model_name: str, domain: str, every: int, tmp: Path) -> dict[str, float]:
+def stage_rates(clip: Path, model_name: str, request: dict[str, str], every: int, tmp: Path) -> dict[str, float]:
     info = probe(clip)
     model = load_model(model_name)
     options = EditOptions(progress=False, detect_every=every)
@@ -58,7 +60,7 @@ def stage_rates(clip: Path, model_name: str, domain: str, every: int, tmp: Path)
         timed(f"detect (full every {every})", lambda: list(detect_frames(frames, detector, every)), n, r)
     tracked = timed("track + align", lambda: list(align_frames(FaceTracker(SmoothingConfig())(frames),
                                                                   model.alignment, model.image_size)), n, r)
-    translator = Translator(model, {"domain": domain})
+    translator = Translator(model, request)
     timed("translate", lambda: list(translate_frames(tracked, translator, options.batch_size)), n, r)
 
     def encode():
@@ -77,29 +79,49 @@ def transcode_rate(clip: Path, n: int, tmp: Path) -> float:
     return rate(n, time.perf_counter() - start)
 
 
-def peak_rss_mb(clip: Path, model_name: str, domain: str, tmp: Path) -> float:
+def cli_args(clip: Path, model_name: str, request: dict[str, str], out: Path) -> list[str]:
+    return ["video", str(clip), "-m", model_name, *[a for k, v in request.items() for a in (f"--{k}", v)],
+            "-o", str(out), "--no-progress"]
+
+
+def startup_seconds(clip: Path, model_name: str, request: dict[str, str], tmp: Path) -> float:
+    """Wall time of `stylize video` in a new process on the clip's first frame only."""
+    one = tmp / f"one{clip.suffix}"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-frames:v", "1", "-c:v", "libx264",
+                    "-an", str(one)], check=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "stylize.cli.main", *cli_args(one, model_name, request, tmp / "o.mp4")],
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def peak_rss_mb(clip: Path, model_name: str, request: dict[str, str], tmp: Path) -> float:
     """Runs the CLI in a child process and returns that child's peak resident memory."""
     # VmHWM, not getrusage: Linux carries ru_maxrss over from the parent across fork + exec.
     code = ("import sys; from stylize.cli.main import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
             "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
-    out = subprocess.run([sys.executable, "-c", code, "video", str(clip), "-m", model_name, "--domain", domain,
-                          "-o", str(tmp / "rss.mp4"), "--no-progress"], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, *cli_args(clip, model_name, request, tmp / "rss.mp4")],
+                         check=True, capture_output=True, text=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="anime")
-    ap.add_argument("--domain", default="anime")
+    ap.add_argument("--model", default=None, help="model file or bundled name (default: the one for --target)")
+    ap.add_argument("--target", default="hair=blond", help="group=value")
     ap.add_argument("--clip", type=Path, default=clips.DEMO)
     ap.add_argument("--every", type=int, default=3, help="also time detection with full detection every N frames")
     ap.add_argument("--rss", action="store_true", help="peak memory of a 10 s and a 60 s clip")
     args = ap.parse_args()
     info = probe(args.clip)
+    request = dict([args.target.split("=", 1)])
+    args.model = args.model or bundled_for(request)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        stages = stage_rates(args.clip, args.model, args.domain, args.every, tmp)
+        print(f"start-up (new process, import to the first frame written): "
+              f"{startup_seconds(args.clip, args.model, request, tmp):.2f} s", flush=True)
+        stages = stage_rates(args.clip, args.model, request, args.every, tmp)
         n = info.frame_estimate
         print(f"clip {args.clip.name}: {info.width}x{info.height}, {n} frames; model {args.model}")
         for label, fps in stages.items():
@@ -108,7 +130,7 @@ def main() -> None:
         print(f"  {'ffmpeg x264 transcode':28} {transcode:8.1f} fps")
         model = load_model(args.model)
         for every in sorted({1, args.every}):
-            report = edit_video(args.clip, tmp / "e2e.mp4", model, {"domain": args.domain},
+            report = edit_video(args.clip, tmp / "e2e.mp4", model, request,
                                 EditOptions(progress=False, detect_every=every))
             used = {k: v for k, v in stages.items() if "detect" not in k or (every > 1) == ("full" in k)}
             slowest = min(used, key=used.get)
@@ -117,7 +139,7 @@ def main() -> None:
         if args.rss:
             for seconds in (10, 60):
                 clip = clips.looped(seconds, tmp / f"loop{seconds}.mp4", args.clip)
-                print(f"peak RSS, {seconds:2d} s clip: {peak_rss_mb(clip, args.model, args.domain, tmp):.0f} MB",
+                print(f"peak RSS, {seconds:2d} s clip: {peak_rss_mb(clip, args.model, request, tmp):.0f} MB",
                       flush=True)
     print(f"(this process's peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
 

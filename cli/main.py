@@ -73,7 +73,9 @@ def info_cmd(model: str, as_json: bool) -> None:
     g, d = meta["generator"], meta.get("discriminator")
     click.echo(f"file:       {path} ({path.stat().st_size / 1e6:.1f} MB)")
     click.echo(f"image size: {meta['image_size']}")
-    click.echo(f"generator:  conv_dim {g['conv_dim']}, repeat_num {g['repeat_num']}, c_dim {g['c_dim']}")
+    arch = g.get("arch", "stargan") + ("" if g.get("mask", True) else " (no mask)")
+    click.echo(f"generator:  {arch}, conv_dim {g['conv_dim']}, repeat_num {g['repeat_num']}, c_dim {g['c_dim']}; "
+               f"applied as its {meta.get('apply', 'change')}")
     click.echo("discriminator: " + ("none" if not d else
                                     f"conv_dim {d['conv_dim']}, repeat_num {d['repeat_num']}, c_dim {d['c_dim']}"))
     for s in meta["schema"]:
