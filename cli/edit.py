@@ -164,11 +164,15 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 @click.option("--only-faces", is_flag=True, help="Skip photos without faces instead of copying them unchanged.")
 @click.option("--retry-failed", is_flag=True, help="Try again the photos that failed in an earlier run.")
 @click.option("--dry-run", is_flag=True, help="List what would be done, do nothing.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Spread the photos over a Ray cluster: `--ray auto` joins the cluster this machine belongs to, "
+                   "`--ray ray://host:10001` a remote one, `--ray` alone starts Ray on this machine. Needs "
+                   "`pip install \"stylize[ray]\"`; the folders must be reachable from every node.")
 @click.pass_context
 @fail_cleanly
 def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str | None, apply: str | None,
                device: str, detector: str, min_face: int, batch_size: int, progress: bool, jobs: int,
-               only_faces: bool, retry_failed: bool, dry_run: bool) -> None:
+               only_faces: bool, retry_failed: bool, dry_run: bool, ray_address: str | None) -> None:
     """Edit every photo under IN_DIR (recursive), e.g. `stylize images photos/ -o out/ --domain anime`.
 
     Resumable: a re-run skips what is done (a manifest in the output folder) and finishes the rest. A bad file
@@ -183,7 +187,7 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
                           detect_max_side=1600, progress=progress, apply=apply)
     s = edit_folder(in_dir, out_dir, model, targets, options, jobs, only_faces, retry_failed, dry_run,
-                    log=click.echo)
+                    log=click.echo, ray=ray_address)
     if dry_run:
         return
     click.echo(f"processed {s.processed}, skipped (done before) {s.done_before}, no face {s.no_face}, "
@@ -192,4 +196,42 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
     for f in s.failures[:10]:
         click.echo(f"  failed: {f['file']}: {f['reason']}", err=True)
     if s.failed or s.failed_before:
+        ctx.exit(1)
+
+
+@click.command("videos", cls=TargetCommand, context_settings=TARGET_CONTEXT)
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: each video under its own name (a folder's tree is mirrored).")
+@common_options
+@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="x264 quality.")
+@click.option("--retry-failed", is_flag=True, help="Try again the videos that failed in an earlier run.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="One Ray task per video on a cluster: `--ray auto` joins this machine's cluster, `--ray` alone "
+                   "starts Ray here. Needs `pip install \"stylize[ray]\"`; files must be reachable from every node.")
+@click.pass_context
+@fail_cleanly
+def videos_cmd(ctx: click.Context, source: Path, out_dir: Path, model_name: str | None, apply: str | None,
+               device: str, detector: str, min_face: int, batch_size: int, progress: bool, crf: int,
+               retry_failed: bool, ray_address: str | None) -> None:
+    """Edit many videos: SOURCE is a folder (searched recursively) or a text file listing one video per line,
+    e.g. `stylize videos clips/ -o edited/ --hair blond --ray auto`.
+
+    Resumable: a re-run skips the videos already done. Writes stylize-videos.json and .csv in the output folder
+    (per video: frames, faces, tracks, fps, status, error). Exit code 1 if any video failed.
+    """
+    from stylize.pipeline.edit import EditOptions
+    from stylize.pipeline.videos import REPORT, edit_videos
+
+    targets = parse_targets(ctx.args)
+    model = model_for(model_name, targets)
+    options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, apply=apply,
+                          crf=crf, progress=progress)
+    rows = edit_videos(source, out_dir, model, targets, options, ray_address, retry_failed)
+    failed = [r for r in rows if r["status"] == "failed"]
+    click.echo(f"{len(rows) - len(failed)} videos done, {len(failed)} failed; report: "
+               f"{out_dir / (REPORT + '.json')}", err=True)
+    for r in failed[:10]:
+        click.echo(f"  failed: {r['video']}: {r['error']}", err=True)
+    if failed:
         ctx.exit(1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .common import CONTEXT, fail_cleanly
-from .edit import image_cmd, images_cmd, video_cmd
+from .edit import image_cmd, images_cmd, video_cmd, videos_cmd
 
 
 @click.group(context_settings=CONTEXT)
@@ -17,10 +17,11 @@ def main() -> None:
     """Edit people in videos and photo folders with StarGAN.
 
     \b
-      stylize video in.mp4 --domain anime -o out.mp4     every face in a video
-      stylize image photo.jpg --domain anime -o out.jpg  one photo
-      stylize images photos/ -o edited/ --domain anime   a folder, resumable
-      stylize models                                     models and their options
+      stylize video in.mp4 --hair blond -o out.mp4      every face in a video
+      stylize image photo.jpg --hair blond -o out.jpg   one photo
+      stylize images photos/ -o edited/ --hair blond    a folder, resumable (--ray: on a cluster)
+      stylize videos clips/ -o edited/ --hair blond     many videos, resumable (--ray: on a cluster)
+      stylize models                                    models and their options
 
     Each face is detected (dlib), aligned to the model's template, translated by the model's generator, smoothed
     over time and pasted back; video keeps its frame rate, size, length and sound.
@@ -30,6 +31,7 @@ def main() -> None:
 main.add_command(video_cmd)
 main.add_command(image_cmd)
 main.add_command(images_cmd)
+main.add_command(videos_cmd)
 
 
 @main.command("models")

@@ -48,6 +48,7 @@ class StyleModel:
     provenance: dict = field(default_factory=dict)
     name: str = ""
     apply: str = "change"
+    path: str = ""  # the file it was loaded from
 
     def target_vector(self, request: dict[str, str], source: np.ndarray | None = None) -> np.ndarray:
         """Label vector for ``request`` (e.g. ``{"hair": "blond"}``), other groups kept from ``source``
@@ -260,5 +261,5 @@ def load_model(path_or_name: str | Path, device: str | torch.device = "cpu",
         raise ModelFileError(f"{path}: cannot read weights ({str(e).splitlines()[0]})") from None
     model = StyleModel(generator, discriminator, schema, image_size, alignment,
                        tuple(norm.get("mean", (0.5,) * 3)), tuple(norm.get("std", (0.5,) * 3)),
-                       dict(meta.get("provenance", {})), path.stem, str(meta.get("apply", "change")))
+                       dict(meta.get("provenance", {})), path.stem, str(meta.get("apply", "change")), str(path))
     return model.to(device)

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,16 @@ class Prepared:
     photo: Photo | None = None
     frame: Frame | None = None
     error: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one photo: ``done``, ``no_face`` (copied unchanged), ``skipped`` (``--only-faces``) or
+    ``failed`` with the reason."""
+
+    status: str
+    faces: int = 0
+    reason: str = ""
 
 
 @dataclass
@@ -129,12 +139,17 @@ def init_worker(options: EditOptions, alignment, size: int) -> None:
 
 
 def prepare(job: Job) -> Prepared:
+    return prepare_photo(job, _worker["detector"], _worker["alignment"], _worker["size"])
+
+
+def prepare_photo(job: Job, detector, alignment, size: int) -> Prepared:
+    """Reads, detects and aligns one photo; a photo that cannot be read comes back with its reason."""
     try:
         photo = read_photo(job.source)
         frames = [Frame(0, photo.rgb)]
-        if _worker["detector"] is not None:
-            frames = detect_frames(frames, _worker["detector"])
-        [frame] = list(align_frames(frames, _worker["alignment"], _worker["size"]))
+        if detector is not None:
+            frames = detect_frames(frames, detector)
+        [frame] = list(align_frames(frames, alignment, size))
         return Prepared(job, photo, frame)
     except InputError as e:
         return Prepared(job, error=str(e).split(": ", 1)[-1])
@@ -166,6 +181,61 @@ def prepared_stream(jobs: list[Job], options: EditOptions, model: StyleModel, wo
 
 
 # --- main side ------------------------------------------------------------------------------------------------
+def write_result(job: Job, photo: Photo, frame: Frame, only_faces: bool) -> Outcome:
+    """Writes one edited photo atomically (or copies a faceless one unchanged) and says what became of it."""
+    try:
+        if not frame.faces:
+            if only_faces:
+                return Outcome("skipped")
+            copy_unchanged(job)
+            return Outcome("no_face")
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(job.output) as tmp:
+            write_photo(photo, composite(frame), tmp)
+        return Outcome("done", len(frame.faces))
+    except (OSError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return Outcome("failed", reason=f"cannot write output ({reason})")
+
+
+def edit_prepared(prepared: Iterable[Prepared], translator: Translator, batch_size: int, only_faces: bool
+                  ) -> Iterator[tuple[Job, Outcome]]:
+    """Translates the faces of several photos in one generator call and writes each result; photos that failed
+    to prepare pass through as failures."""
+    def frames() -> Iterator[Frame]:
+        for p in prepared:
+            if p.error:
+                failed.append(p)
+                continue
+            p.frame.tag = p
+            yield p.frame
+
+    failed: list[Prepared] = []
+    stream = translate_frames(frames(), translator, batch_size, max_frames=batch_size)
+    try:
+        for frame in stream:
+            while failed:
+                p = failed.pop(0)
+                yield p.job, Outcome("failed", reason=p.error)
+            p = frame.tag
+            yield p.job, write_result(p.job, p.photo, frame, only_faces)
+        while failed:
+            p = failed.pop(0)
+            yield p.job, Outcome("failed", reason=p.error)
+    finally:
+        stream.close()
+
+
+def local_outcomes(todo: list[Job], model: StyleModel, translator: Translator, options: EditOptions, workers: int,
+                   only_faces: bool) -> Iterator[tuple[Job, Outcome]]:
+    """This machine: ``workers`` processes prepare photos, this process translates and writes them."""
+    prepared = prepared_stream(todo, options, model, workers)
+    try:
+        yield from edit_prepared(prepared, translator, options.batch_size, only_faces)
+    finally:
+        prepared.close()
+
+
 class Manifest:
     """Appends one line per finished photo and flushes it, so a crash loses at most the photo in hand."""
 
@@ -191,7 +261,10 @@ def copy_unchanged(job: Job) -> None:
 
 def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[str, str],
                 options: EditOptions | None = None, jobs: int = 1, only_faces: bool = False,
-                retry_failed: bool = False, dry_run: bool = False, log=print) -> BatchSummary:
+                retry_failed: bool = False, dry_run: bool = False, log=print, ray: str | None = None) -> BatchSummary:
+    """Edits every photo under ``in_dir`` into the mirrored tree under ``out_dir``. ``jobs`` worker processes
+    prepare photos on this machine; with ``ray`` (``local``: start a Ray instance here, ``auto`` or an address:
+    join that cluster) the photos are spread over the cluster's workers instead (``pipeline/cluster.py``)."""
     options = options or EditOptions(upsample=1, detect_max_side=1600)
     if not in_dir.is_dir():
         raise InputError(f"{in_dir}: not a folder")
@@ -218,47 +291,24 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
     start = time.perf_counter()
     bar = tqdm(total=len(todo), unit="img", desc="photos", disable=not options.progress, dynamic_ncols=True)
 
-    def to_frames(stream: Iterator[Prepared]) -> Iterator[Frame]:
-        """Failed photos are recorded here and leave the stream; the rest travel on as frames."""
-        for p in stream:
-            if p.error:
-                summary.failed += 1
-                summary.failures.append({"file": p.job.rel, "reason": p.error})
-                manifest.record(p.job, "failed", reason=p.error)
-                bar.update(1)
-                continue
-            p.frame.tag = p
-            yield p.frame
-
-    prepared = prepared_stream(todo, options, model, jobs)
-    frames = translate_frames(to_frames(prepared), translator, options.batch_size, max_frames=options.batch_size)
+    if ray is None:
+        outcomes = local_outcomes(todo, model, translator, options, jobs, only_faces)
+    else:
+        from .cluster import ray_photo_outcomes
+        outcomes = ray_photo_outcomes(todo, model, request, options, only_faces, ray)
     try:
-        for frame in frames:
-            p: Prepared = frame.tag
-            job = p.job
-            try:
-                if not frame.faces:
-                    summary.no_face += 1
-                    if only_faces:
-                        manifest.record(job, "skipped")
-                    else:
-                        copy_unchanged(job)
-                        manifest.record(job, "no_face")
-                else:
-                    job.output.parent.mkdir(parents=True, exist_ok=True)
-                    with atomic_output(job.output) as tmp:
-                        write_photo(p.photo, composite(frame), tmp)
-                    summary.processed += 1
-                    manifest.record(job, "done", faces=len(frame.faces))
-            except (OSError, ValueError) as e:
-                reason = f"cannot write output ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        for job, outcome in outcomes:
+            if outcome.status == "failed":
                 summary.failed += 1
-                summary.failures.append({"file": job.rel, "reason": reason})
-                manifest.record(job, "failed", reason=reason)
+                summary.failures.append({"file": job.rel, "reason": outcome.reason})
+            elif outcome.status in ("no_face", "skipped"):
+                summary.no_face += 1
+            else:
+                summary.processed += 1
+            manifest.record(job, outcome.status, outcome.faces, outcome.reason)
             bar.update(1)
     finally:
-        frames.close()
-        prepared.close()  # stops the worker pool now, also on Ctrl-C
+        outcomes.close()  # stops the workers now, also on Ctrl-C
         bar.close()
         manifest.close()
         summary.seconds = time.perf_counter() - start
