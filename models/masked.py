@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .stargan import InstanceNorm, ResidualBlock
+from .stargan import InstanceNorm, encoder_layers
 
 
 class MaskedGenerator(nn.Module):
@@ -30,20 +30,7 @@ class MaskedGenerator(nn.Module):
     def __init__(self, conv_dim: int = 32, c_dim: int = 5, repeat_num: int = 6, mask: bool = True) -> None:
         super().__init__()
         self.conv_dim, self.c_dim, self.repeat_num, self.mask = conv_dim, c_dim, repeat_num, mask
-        layers: list[nn.Module] = [
-            nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False),
-            InstanceNorm(conv_dim),
-            nn.ReLU(inplace=True),
-        ]
-        dim = conv_dim
-        for _ in range(2):
-            layers += [
-                nn.Conv2d(dim, dim * 2, kernel_size=4, stride=2, padding=1, bias=False),
-                InstanceNorm(dim * 2),
-                nn.ReLU(inplace=True),
-            ]
-            dim *= 2
-        layers += [ResidualBlock(dim) for _ in range(repeat_num)]
+        layers, dim = encoder_layers(conv_dim, c_dim, repeat_num)
         for _ in range(2):
             layers += [
                 nn.Upsample(scale_factor=2, mode="nearest"),

@@ -43,6 +43,26 @@ class ResidualBlock(nn.Module):
         return x + self.main(x)
 
 
+def encoder_layers(conv_dim: int, c_dim: int, repeat_num: int) -> tuple[list[nn.Module], int]:
+    """Table 1 up to the bottleneck: 7x7 conv, two stride-2 down-samplings, ``repeat_num`` residual blocks; and
+    the bottleneck's width. Shared by every generator family, so all read images and labels the same way."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False),
+        InstanceNorm(conv_dim),
+        nn.ReLU(inplace=True),
+    ]
+    dim = conv_dim
+    for _ in range(2):
+        layers += [
+            nn.Conv2d(dim, dim * 2, kernel_size=4, stride=2, padding=1, bias=False),
+            InstanceNorm(dim * 2),
+            nn.ReLU(inplace=True),
+        ]
+        dim *= 2
+    layers += [ResidualBlock(dim) for _ in range(repeat_num)]
+    return layers, dim
+
+
 class Generator(nn.Module):
     """Table 1: 7x7 conv, two stride-2 down-samplings, ``repeat_num`` residual blocks, two up-samplings, 7x7
     conv + tanh. The target label ``c`` is tiled over the image and concatenated as extra input channels."""
@@ -52,20 +72,7 @@ class Generator(nn.Module):
     def __init__(self, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6) -> None:
         super().__init__()
         self.conv_dim, self.c_dim, self.repeat_num = conv_dim, c_dim, repeat_num
-        layers: list[nn.Module] = [
-            nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False),
-            InstanceNorm(conv_dim),
-            nn.ReLU(inplace=True),
-        ]
-        dim = conv_dim
-        for _ in range(2):
-            layers += [
-                nn.Conv2d(dim, dim * 2, kernel_size=4, stride=2, padding=1, bias=False),
-                InstanceNorm(dim * 2),
-                nn.ReLU(inplace=True),
-            ]
-            dim *= 2
-        layers += [ResidualBlock(dim) for _ in range(repeat_num)]
+        layers, dim = encoder_layers(conv_dim, c_dim, repeat_num)
         for _ in range(2):
             layers += [
                 nn.ConvTranspose2d(dim, dim // 2, kernel_size=4, stride=2, padding=1, bias=False),

@@ -104,14 +104,19 @@ def find_jobs(in_dir: Path, out_dir: Path) -> tuple[list[Job], int]:
 
 
 def read_manifest(out_dir: Path) -> dict[str, dict]:
-    """Finished photos by relative path. A line cut short by a crash is ignored (that photo is redone)."""
-    path = out_dir / MANIFEST
+    """Finished photos by relative path."""
+    return read_jsonl(out_dir / MANIFEST, "file")
+
+
+def read_jsonl(path: Path, key: str) -> dict[str, dict]:
+    """A manifest's entries by ``key``, the last one winning. A line cut short by a crash is ignored (that item
+    is redone)."""
     done: dict[str, dict] = {}
     if path.exists():
         for line in path.read_text(errors="replace").splitlines():
             try:
                 entry = json.loads(line)
-                done[entry["file"]] = entry
+                done[entry[key]] = entry
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue
     return done

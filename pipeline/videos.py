@@ -16,6 +16,7 @@ from tqdm import tqdm
 from stylize.models.modelfile import StyleModel
 
 from .atomic import atomic_output
+from .batch import read_jsonl
 from .edit import EditOptions
 from .errors import InputError
 from .video import VIDEO_SUFFIXES, edit_video
@@ -107,19 +108,6 @@ def ray_rows(todo: list[VideoJob], model: StyleModel, request: dict[str, str], o
             ray.shutdown()
 
 
-def read_rows(out_dir: Path) -> dict[str, dict]:
-    rows: dict[str, dict] = {}
-    path = out_dir / MANIFEST
-    if path.exists():
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                row = json.loads(line)
-                rows[row["name"]] = row
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a line cut short by a crash: that video is redone
-    return rows
-
-
 def edit_videos(source: Path, out_dir: Path, model: StyleModel, request: dict[str, str],
                 options: EditOptions | None = None, ray: str | None = None, retry_failed: bool = False
                 ) -> list[dict]:
@@ -132,7 +120,7 @@ def edit_videos(source: Path, out_dir: Path, model: StyleModel, request: dict[st
     Translator(model, request, "cpu")  # validates the request before any work
     jobs = find_videos(source, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    before = read_rows(out_dir)
+    before = read_jsonl(out_dir / MANIFEST, "name")
 
     def finished(job: VideoJob) -> bool:
         row = before.get(job.name)
