@@ -95,6 +95,10 @@ def common_options(f):
                    "(faster; new faces are found up to N-1 frames late).")
 @click.option("--smooth/--no-smooth", default=True, show_default=True,
               help="Track faces and smooth their alignment over time (off: per-frame, flickers; for comparison).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Edit the video in chunks in parallel on a Ray cluster (split at keyframes, overlapping so tracks "
+                   "carry across, joined with the source's sound): `--ray auto` joins this machine's cluster, `--ray` "
+                   "alone starts Ray here. The output folder must be reachable from every node.")
 @click.option("--smooth-output", type=click.FloatRange(0, 0.9), default=0.5, show_default=True,
               help="Blend each generated face with the previous one, motion-compensated: removes texture shimmer "
                    "(0 = off; higher is steadier but trails fast expression changes). --no-smooth turns it off too.")
@@ -102,7 +106,7 @@ def common_options(f):
 @fail_cleanly
 def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None,
               device: str, detector: str, min_face: int, batch_size: int, progress: bool, crf: int, preset: str,
-              detect_every: int, smooth: bool, smooth_output: float) -> None:
+              detect_every: int, smooth: bool, smooth_output: float, ray_address: str | None) -> None:
     """Edit every face in the video SOURCE, e.g. `stylize video in.mp4 --domain anime -o out.mp4`.
 
     The output keeps the frame count, size, frame rate and audio of SOURCE; frames without faces pass through
@@ -118,6 +122,12 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
                           smoothing=SmoothingConfig() if smooth else None,
                           smooth_output=smooth_output if smooth else 0.0, detect_every=detect_every, crf=crf,
                           preset=preset, progress=progress)
+    if ray_address is not None:
+        from stylize.pipeline.chunks import edit_video_chunked
+
+        r = edit_video_chunked(source, output, model, targets, options, ray_address)
+        click.echo(f"wrote {output}: {r['frames']} frames in {r['chunks']} chunks, {r['faces']} faces", err=True)
+        return
     report = edit_video(source, output, model, targets, options)
     s = report.stats
     if report.short:

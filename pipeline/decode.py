@@ -15,12 +15,13 @@ from .ffmpeg_tools import ffmpeg_exe
 from .frames import Frame, VideoInfo
 
 
-def read_frames(path: Path, info: VideoInfo) -> Iterator[Frame]:
+def read_frames(path: Path, info: VideoInfo, seek: float | None = None) -> Iterator[Frame]:
     """Yields every decoded frame once, as displayed (ffmpeg applies the rotation flag), with no frames
     duplicated or dropped (``fps_mode passthrough``), so the output can have exactly the input's frame count.
     A stream that ends early is not an error (the caller compares the count with ``info.frame_estimate``); a
-    decoder that fails is, with where it failed."""
-    args = (ffmpeg.input(str(path))
+    decoder that fails is, with where it failed. ``seek``: start at the first frame at or after this time (an
+    accurate seek: ffmpeg decodes from the keyframe before it and drops what comes earlier)."""
+    args = (ffmpeg.input(str(path), **({"ss": f"{seek:.6f}"} if seek else {}))
             .output("pipe:", format="rawvideo", pix_fmt="rgb24", map="0:v:0", fps_mode="passthrough")
             .global_args("-v", "error", "-nostdin")
             .compile(cmd=ffmpeg_exe()))

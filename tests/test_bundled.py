@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from stylize.cli.main import main
 from stylize.models import load_model
+from stylize.models.masked import MaskedGenerator
 from stylize.models.modelfile import bundled_models
 from stylize.pipeline.detect import FaceDetector
 from stylize.pipeline.flicker import face_region
@@ -16,28 +17,39 @@ from stylize.pipeline.flicker import face_region
 from .conftest import read_all_frames
 
 DEMO = Path(__file__).resolve().parents[1] / "samples" / "astronaut.mp4"
+HAIR_CHANGE = 4.0  # mean change (0..255) above the brows; measured on the bundled model: see README
 
 
 def test_bundled_models_are_installed_and_carry_their_provenance():
     files = bundled_models()
-    assert {"anime", "anime-sketch"} <= set(files)
-    for name, kind, other in (("anime", "face", "selfie"), ("anime-sketch", "none", "sketch")):
+    assert {"anime", "anime-sketch", "celeba"} <= set(files)
+    for name, kind, group in (("anime", "face", "domain"), ("anime-sketch", "none", "style"),
+                              ("celeba", "face", "hair")):
         model = load_model(name)
-        assert model.alignment.kind == kind and model.schema.groups[0].values == ("anime", other)
+        assert model.alignment.kind == kind and model.schema.groups[0].name == group
         p = model.provenance
         assert p["trainer"] == "stylize-train" and p["steps"] >= 1000 and p["source"]["args"]
         assert 0 <= p["eval"]["target_accuracy"] <= 1 and p["eval"]["model_steps"] == p["steps"]
         assert files[name].stat().st_size < 40e6
+    celeba = load_model("celeba")
+    assert type(celeba.generator) is MaskedGenerator and celeba.schema.group("hair").values == (
+        "black", "blond", "brown", "gray")
+    assert "non-commercial" in celeba.provenance["data_terms"] and celeba.provenance["train_cpu_seconds"] > 0
+    assert 0 <= celeba.provenance["eval"]["same_person"] <= 1
 
 
-def test_readme_demo_command_edits_the_face_and_keeps_the_rest(tmp_path):
-    out = tmp_path / "astronaut-anime.mp4"
-    r = CliRunner().invoke(main, ["video", str(DEMO), "--domain", "anime", "-o", str(out), "--no-progress"])
+def test_readme_demo_command_edits_the_hair_and_keeps_the_rest(tmp_path):
+    out = tmp_path / "astronaut-blond.mp4"
+    r = CliRunner().invoke(main, ["video", str(DEMO), "--hair", "blond", "-o", str(out), "--no-progress"])
     assert r.exit_code == 0, r.output
     src, dst = read_all_frames(DEMO), read_all_frames(out)
     assert len(src) == len(dst) == 125
     detector = FaceDetector()
     for i in (0, 62, 124):
-        region = face_region(src[i], detector)
+        [face] = detector.detect(src[i])
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        h = y1 - y0
+        hair = np.s_[max(0, y0 - h // 2):y0, x0:x1]  # the band above the brows
         diff = np.abs(src[i].astype(np.int16) - dst[i]).mean(axis=2)
-        assert diff[region].mean() > 12 and diff[~region].mean() < 3, i
+        outside = ~face_region(src[i], detector, margin=0.8)
+        assert diff[hair].mean() > HAIR_CHANGE and diff[outside].mean() < 1.5, i

@@ -88,3 +88,25 @@ def test_videos_without_ray_give_the_same_report(model_file, tmp_path):
     assert r.exit_code == 0, r.output
     [row] = json.loads((tmp_path / "out" / "stylize-videos.json").read_text())
     assert row["status"] == "done" and row["frames"] == 12
+
+
+def test_long_video_in_chunks_on_ray_equals_the_single_machine_run(cluster, model_file, tmp_path):
+    from stylize.models import load_model
+    from stylize.pipeline.chunks import edit_video_chunked, seam_difference
+    from stylize.pipeline.edit import EditOptions
+
+    src = write_clip(tmp_path / "long.mkv", render_frames(150, wrap=False), extra=("-g", "30"))
+    single = tmp_path / "single.mkv"
+    assert run("video", src, "-m", model_file, "--hair", "blond", "-o", single).exit_code == 0
+    out = tmp_path / "chunked.mkv"
+    r = edit_video_chunked(src, out, load_model(model_file), {"hair": "blond"}, EditOptions(progress=False),
+                           "local")
+    assert r["chunks"] == 2 and r["frames"] == 150 and r["faces"] == 150
+    a, b = probe(single), probe(out)
+    assert (b.width, b.height, b.fps, b.has_audio) == (a.width, a.height, a.fps, True)
+    assert abs(b.duration - a.duration) <= 1 / float(a.fps) and abs(b.start - a.start) <= 1 / float(a.fps)
+    assert len(read_all_frames(out)) == 150
+    near, far = seam_difference(single, out, r["joins"])
+    assert near < far + 2.0  # no seam: at the joins the chunked edit is as close to the single one as elsewhere
+    cli = run("video", src, "-m", model_file, "--hair", "blond", "-o", tmp_path / "cli.mkv", "--ray")
+    assert cli.exit_code == 0 and "150 frames in 2 chunks" in cli.output, cli.output
