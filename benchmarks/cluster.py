@@ -4,7 +4,8 @@ this machine in one run (a local Ray instance limited to N CPUs stands for N wor
     python benchmarks/cluster.py [--model celeba] [--target hair=blond] [--photos 60] [--videos 4]
 
 Photos: real selfies from ../shared when present (else portraits rendered from the demo's public-domain photo);
-videos: loops of samples/astronaut.mp4 (4 s each).
+videos: loops of samples/astronaut.mp4 (4 s each); the long video: a 20 s loop of it, edited whole by one process
+and in keyframe-aligned chunks on Ray, with how far the chunked output is from the whole one at the joins.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import cv2
 
 from stylize.models import bundled_for, load_model
 from stylize.pipeline.batch import edit_folder
+from stylize.pipeline.chunks import edit_video_chunked, seam_difference
 from stylize.pipeline.edit import EditOptions
+from stylize.pipeline.video import edit_video
 from stylize.pipeline.videos import edit_videos
 
 
@@ -46,6 +49,7 @@ def main() -> None:
     ap.add_argument("--target", default="hair=blond")
     ap.add_argument("--photos", type=int, default=60)
     ap.add_argument("--videos", type=int, default=4)
+    ap.add_argument("--long", type=float, default=20.0, help="seconds of the long video edited in chunks")
     args = ap.parse_args()
     import ray
 
@@ -63,6 +67,8 @@ def main() -> None:
         frames = args.videos * 100  # 4 s at 25 fps
         print(f"model {model.name}; {n} photos ({cv2.imread(str(next(src.iterdir()))).shape[1]} px wide), "
               f"{args.videos} videos of 100 frames")
+        long = clips.looped(args.long, tmp / "long.mp4")
+        long_frames = round(args.long * 25)
         runs = {"single process": dict(jobs=1, ray=None), "--jobs 2": dict(jobs=2, ray=None),
                 "Ray, 1 worker": dict(jobs=1, ray=1), "Ray, 2 workers": dict(jobs=1, ray=2)}
         for label, how in runs.items():
@@ -78,9 +84,21 @@ def main() -> None:
                 start = time.perf_counter()
                 edit_videos(vids, tmp / f"v-{label}", model, request, EditOptions(progress=False), address)
                 t_videos = time.perf_counter() - start
+            t_long, seam = float("nan"), ""
+            if how["jobs"] == 1:
+                start = time.perf_counter()
+                out = tmp / f"long-{how['ray']}.mp4"
+                if how["ray"]:
+                    r = edit_video_chunked(long, out, model, request, EditOptions(progress=False), address)
+                    near, far = seam_difference(tmp / "long-None.mp4", out, r["joins"])
+                    seam = f"   ({r['chunks']} chunks; |chunked - single| {near:.2f} at joins, {far:.2f} elsewhere)"
+                else:
+                    edit_video(long, out, model, request, EditOptions(progress=False))
+                t_long = time.perf_counter() - start
             if how["ray"]:
                 ray.shutdown()
-            print(f"  {label:16} {n / t_photos:6.1f} photos/s   {frames / t_videos:6.1f} video frames/s", flush=True)
+            print(f"  {label:16} {n / t_photos:6.1f} photos/s   {frames / t_videos:6.1f} video frames/s (videos)   "
+                  f"{long_frames / t_long:6.1f} frames/s (one {args.long:.0f} s video){seam}", flush=True)
 
 
 if __name__ == "__main__":
