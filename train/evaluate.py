@@ -5,8 +5,8 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
 
 - target reached: an independent classifier, trained here on the *real* training images only, judges whether the
   edited face shows the asked value (the paper's classification-based evaluation);
-- others kept: the same classifier's reading of every group that was *not* asked (gender and age when hair was
-  asked), compared with its reading of the unedited face;
+- others kept: the same classifier's reading of every group that was *not* asked (``gender when hair asked``),
+  compared with its reading of the unedited face;
 - same person: dlib's face descriptor (``dlib_face_recognition_resnet_model_v1``) distance between the unedited
   and edited image, below 0.6 (dlib's own same-person threshold), for face models;
 - reconstruction L1: mean |x − G(G(x, c_trg), c_org)| on model-size crops in [−1, 1] (the training loss's scale).
@@ -191,7 +191,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
             per_target.setdefault(f"{e.group}={e.value}", []).append(int(read[e.group] == e.value))
             for h in read:
                 if h != e.group:
-                    kept.setdefault(h, []).append(int(read[h] == seen[h]))
+                    kept.setdefault(f"{h} when {e.group} asked", []).append(int(read[h] == seen[h]))
             if identity is not None:
                 d = float(np.linalg.norm(identity.descriptor(edited[k], sample.landmarks) - ref))
                 dist.append(d)
