@@ -75,6 +75,22 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
     return clf.eval()
 
 
+def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool,
+                 gray: bool) -> DomainClassifier:
+    """The judge for these training crops and settings, trained once and kept in the crop cache, so that models
+    compared on one dataset (e.g. two recipes) are judged by the very same classifier."""
+    key = f"judge-{len(train.labels)}x{train.images.shape[1]}-{steps}-{seed}-{'gray' if gray else 'rgb'}.pt"
+    path = cache_dir / key
+    if path.exists():
+        judge = DomainClassifier(schema.cls_dim, gray)
+        judge.load_state_dict(torch.load(path, weights_only=True))
+        return judge.eval()
+    with torch.enable_grad():
+        judge = train_classifier(train, schema, steps, seed, progress, gray)
+    torch.save(judge.state_dict(), path)
+    return judge
+
+
 class IdentityJudge:
     """dlib's face recognition network: a 128-d descriptor per face; two faces are the same person below 0.6."""
 
@@ -140,8 +156,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         raise ValueError("the model's domain schema does not match this dataset's")
     size = model.image_size
     train = prepare_crops(spec.train, spec.alignment, size, cache_dir, "aligning train")
-    with torch.enable_grad():
-        judge = train_classifier(train, schema, classifier_steps, seed, progress, structure_only)
+    judge = cached_judge(cache_dir, train, schema, classifier_steps, seed, progress, structure_only)
     G = model.generator.eval()
     face_model = spec.alignment.kind == "face"
     identity = IdentityJudge() if face_model else None
