@@ -87,7 +87,8 @@ def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int
         return judge.eval()
     with torch.enable_grad():
         judge = train_classifier(train, schema, steps, seed, progress, gray)
-    torch.save(judge.state_dict(), path)
+    torch.save(judge.state_dict(), path.with_suffix(".part"))
+    path.with_suffix(".part").replace(path)
     return judge
 
 
