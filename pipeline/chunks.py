@@ -135,7 +135,8 @@ def edit_video_chunked(source: Path, output: Path, model: StyleModel, request: d
     check_output_path(output)
     info = probe(source)
     Translator(model, request, "cpu")  # validates the request before any work
-    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+    # the pieces go beside the output (every node reaches it), under a hidden name that says what they are
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.partial-pieces-") as tmp:
         keys = keyframes(source, info)
         if address is None:
             plan = plan_chunks(info.frame_estimate, pieces or 2, keys)
