@@ -3,7 +3,7 @@
 ``paper``: the paper's generator and WGAN-GP with five critic steps per generator step (§3–4). ``budget`` (the
 default): the resize-convolution, attention-mask generator of ``models/masked.py``, the non-saturating loss with R1
 and one critic step (StarGAN v2's objective), and an exponential moving average of G's weights, which is what gets
-exported. README's "Training on a CPU budget" has the equal-CPU-time comparison that picked it.
+exported. The README's *Training* section has the equal-CPU-time comparison that picked it.
 """
 
 from __future__ import annotations
