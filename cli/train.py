@@ -124,8 +124,8 @@ def main() -> None:
 
     Each dataset subcommand reads one published layout, aligns faces with the same aligner and template that
     `stylize video` uses (non-face sets are used whole), and trains with the budget recipe (`--recipe paper`:
-    StarGAN as published). A run folder is resumable: rerun the same command to continue; Ctrl-C saves a checkpoint. The run's model.safetensors works
-    directly with `stylize video --model`.
+    StarGAN as published). A run folder is resumable: rerun the same command to continue; Ctrl-C saves a
+    checkpoint. The run's model.safetensors works directly with `stylize video --model`.
     """
 
 
