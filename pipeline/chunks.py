@@ -58,7 +58,9 @@ def keyframes(path: Path, info: VideoInfo) -> list[int]:
 
 
 def plan_chunks(frames: int, pieces: int, keys: list[int], overlap: int = OVERLAP) -> list[Chunk]:
-    """About ``pieces`` chunks of at least MIN_CHUNK frames, each boundary moved to the nearest keyframe."""
+    """About ``pieces`` chunks of at least MIN_CHUNK frames, each boundary moved to the nearest keyframe. (Pass
+    ``pieces`` 1 for a variable-frame-rate video: chunks are found by seeking to frame index / rate, which only a
+    constant rate makes exact.)"""
     pieces = max(1, min(pieces, frames // MIN_CHUNK))
     cuts = {0, frames}
     for k in range(1, pieces):
@@ -139,7 +141,7 @@ def edit_video_chunked(source: Path, output: Path, model: StyleModel, request: d
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.partial-pieces-") as tmp:
         keys = keyframes(source, info)
         if address is None:
-            plan = plan_chunks(info.frame_estimate, pieces or 2, keys)
+            plan = plan_chunks(info.frame_estimate, 1 if info.variable_fps else pieces or 2, keys)
             results = [edit_chunk(source, info, c, Path(tmp) / f"{c.index:04d}.ts", model, request, options)
                        for c in plan]
         else:
@@ -162,7 +164,7 @@ def ray_chunks(source: Path, info: VideoInfo, keys: list[int], tmp: Path, model:
     try:
         gpus = int(ray.cluster_resources().get("GPU", 0))
         slots = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        plan = plan_chunks(info.frame_estimate, pieces or slots, keys)
+        plan = plan_chunks(info.frame_estimate, 1 if info.variable_fps else pieces or slots, keys)
 
         def run(data: bytes, chunk: Chunk, opts: EditOptions) -> dict:
             import torch
