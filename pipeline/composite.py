@@ -2,7 +2,8 @@
 
 What is pasted is the *change* the model made (its output minus its model-size input), warped — and so
 up-sampled — to the face's own resolution and added to the frame's own pixels. A 400 px face edited by a 128 px
-model keeps its own detail, and where the model changed nothing the output is the source, bit for bit. Models
+model keeps its own detail, and where the model changed less than a grey level (``translate.CHANGE_FLOOR``)
+the output is the source, bit for bit. Models
 that redraw everything (``keep_detail`` off) paste their output instead.
 
 A feathered mask (zero at the crop's edge, one inside a margin, Gaussian-blurred between) hides the crop's

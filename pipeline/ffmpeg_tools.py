@@ -88,10 +88,10 @@ def _first_frame_and_count(container, stream, count: bool) -> tuple[av.VideoFram
     first, n, lo, hi = None, 0, None, None
     try:
         for packet in container.demux(stream):
+            if first is None:  # the empty packet at the end flushes the decoder: a 1-frame video's frame
+                first = next(iter(packet.decode()), None)
             if packet.size == 0:
                 continue
-            if first is None:
-                first = next(iter(packet.decode()), None)
             if not count:
                 if first is not None:
                     break

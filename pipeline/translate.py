@@ -17,6 +17,9 @@ from stylize.models.modelfile import StyleModel
 from .frames import Frame
 
 ESTIMATE_CROPS = 8  # crops of a track averaged for its attribute estimate
+# Changes under one grey level are dropped: an attention mask is never exactly 0, and without this every pixel of
+# the crop would move by a fraction of a level; with it, what the model left alone stays the source's exactly.
+CHANGE_FLOOR = 1.0
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -91,8 +94,9 @@ def translate_frames(frames: Iterable[Frame], translator: Translator, batch_size
     def flush() -> Iterator[Frame]:
         faces = [f for fr in pending for f in fr.faces]
         for face, out in zip(faces, translator([f.crop for f in faces], [f.track_id for f in faces]), strict=True):
-            face.change = out.astype(np.float32) - face.crop
-            face.keep_detail = translator.keep_detail
+            change = out.astype(np.float32) - face.crop
+            change[np.abs(change) < CHANGE_FLOOR] = 0.0
+            face.change, face.keep_detail = change, translator.keep_detail
         yield from pending
         pending.clear()
 

@@ -17,7 +17,7 @@ from stylize.pipeline.flicker import face_region
 from .conftest import read_all_frames
 
 DEMO = Path(__file__).resolve().parents[1] / "samples" / "astronaut.mp4"
-HAIR_CHANGE = 4.0  # mean change (0..255) above the brows; measured on the bundled model: see README
+HAIR_CHANGE = 6.0  # mean change (0..255) above the brows; the bundled model gives 10-12 (x264 alone: ~2)
 
 
 def test_bundled_models_are_installed_and_carry_their_provenance():
@@ -52,4 +52,4 @@ def test_readme_demo_command_edits_the_hair_and_keeps_the_rest(tmp_path):
         hair = np.s_[max(0, y0 - h // 2):y0, x0:x1]  # the band above the brows
         diff = np.abs(src[i].astype(np.int16) - dst[i]).mean(axis=2)
         outside = ~face_region(src[i], detector, margin=0.8)
-        assert diff[hair].mean() > HAIR_CHANGE and diff[outside].mean() < 1.5, i
+        assert diff[hair].mean() > HAIR_CHANGE and diff[outside].mean() < 2.5, i  # outside: re-encoding only

@@ -185,3 +185,10 @@ def test_variable_frame_rate_video_keeps_its_frames_and_length(model_file, tmp_p
     a, b = probe(src), probe(out)
     assert abs(len(read_all_frames(out)) - 45) <= 1
     assert abs(b.duration - a.duration) <= 2 / float(a.fps) and abs(b.start - a.start) <= 1 / float(a.fps)
+
+
+def test_a_one_frame_video_is_a_video(model_file, tmp_path):
+    src = write_clip(tmp_path / "one.mp4", render_frames(1), audio=False)
+    r = run("video", src, "-m", model_file, "--hair", "blond", "-o", tmp_path / "out.mp4", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert len(read_all_frames(tmp_path / "out.mp4")) == 1
