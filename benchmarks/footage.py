@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--target", default="hair=blond", help="group=value")
     ap.add_argument("--clip", type=Path, nargs="*")
     ap.add_argument("--no-compare", action="store_true", help="skip the --no-smooth run")
+    ap.add_argument("--detect-size", type=int, default=640, help="as `stylize video --detect-size`")
     args = ap.parse_args()
     request = dict([args.target.split("=", 1)])
     model = load_model(args.model or bundled_for(request))
@@ -54,14 +55,15 @@ def main() -> None:
         print(f"model {model.name} ({model.image_size} px), target {args.target}")
         for clip in sources:
             out = tmp / f"out{clip.suffix}"
-            report = edit_video(clip, out, model, request, EditOptions(progress=False))
+            report = edit_video(clip, out, model, request, EditOptions(progress=False, detect_max_side=args.detect_size))
             flicker = measure_flicker(clip, out)
             line = (f"{clip.name}: in {facts(clip)} | out {facts(out)} | {report.stats.faces} faces in "
                     f"{report.stats.frames_with_faces} frames, {report.stats.tracks} tracks | flicker "
                     f"{flicker.ratio:.2f}")
             if not args.no_compare:
                 raw = tmp / f"raw{clip.suffix}"
-                edit_video(clip, raw, model, request, EditOptions(progress=False, smoothing=None, smooth_output=0))
+                edit_video(clip, raw, model, request, EditOptions(progress=False, smoothing=None, smooth_output=0,
+                                                                  detect_max_side=args.detect_size))
                 line += f" (--no-smooth {measure_flicker(clip, raw).ratio:.2f})"
             print(f"{line} | edit {flicker.edit_strength:.1f}/255 | {report.fps:.1f} fps", flush=True)
 
