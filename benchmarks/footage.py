@@ -55,7 +55,8 @@ def main() -> None:
         print(f"model {model.name} ({model.image_size} px), target {args.target}")
         for clip in sources:
             out = tmp / f"out{clip.suffix}"
-            report = edit_video(clip, out, model, request, EditOptions(progress=False, detect_max_side=args.detect_size))
+            options = EditOptions(progress=False, detect_max_side=args.detect_size)
+            report = edit_video(clip, out, model, request, options)
             flicker = measure_flicker(clip, out)
             line = (f"{clip.name}: in {facts(clip)} | out {facts(out)} | {report.stats.faces} faces in "
                     f"{report.stats.frames_with_faces} frames, {report.stats.tracks} tracks | flicker "
