@@ -58,7 +58,8 @@ def keyframes(path: Path, info: VideoInfo) -> list[int]:
 
 
 def plan_chunks(frames: int, pieces: int, keys: list[int], overlap: int = OVERLAP) -> list[Chunk]:
-    """About ``pieces`` chunks of at least MIN_CHUNK frames, each boundary moved to the nearest keyframe. (Pass
+    """About ``pieces`` chunks of at least MIN_CHUNK frames, each boundary moved to the nearest keyframe when one is
+    near (seeking there decodes least). (Pass
     ``pieces`` 1 for a variable-frame-rate video: chunks are found by seeking to frame index / rate, which only a
     constant rate makes exact.)"""
     pieces = max(1, min(pieces, frames // MIN_CHUNK))
@@ -66,6 +67,8 @@ def plan_chunks(frames: int, pieces: int, keys: list[int], overlap: int = OVERLA
     for k in range(1, pieces):
         target = round(k * frames / pieces)
         cut = min(keys, key=lambda f: abs(f - target)) if keys else target
+        if abs(cut - target) > frames / pieces / 4:  # keyframes too sparse: an accurate seek can start anywhere
+            cut = target
         if MIN_CHUNK // 2 <= cut <= frames - MIN_CHUNK // 2:
             cuts.add(cut)
     bounds = sorted(cuts)

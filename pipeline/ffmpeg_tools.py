@@ -70,7 +70,9 @@ def probe(path: Path) -> VideoInfo:
         width, height = (h, w) if rotation in (90, 270) else (w, h)
         fps = exact_rate(str(Fraction(rate)))
         frames = int(v.frames or counted)
-        variable = bool(v.base_rate) and abs(float(v.base_rate) - float(fps)) > 0.01
+        variable = bool(v.base_rate) and abs(float(v.base_rate) - float(fps)) > 0.01 * float(fps)
+        if v.base_rate and not variable:  # a constant rate: its nominal value, not an average off by a frame
+            fps = exact_rate(str(Fraction(v.base_rate)))
         if counted and span > 0:  # no frame count in the header (Matroska/WebM): the packets tell the truth
             duration = span
             mean = counted / span
