@@ -139,7 +139,7 @@ def edit_video_chunked(source: Path, output: Path, model: StyleModel, request: d
     with ``address`` None, one after another here. Returns frames, faces, tracks and chunk count."""
     check_output_path(output)
     info = probe(source)
-    Translator(model, request, "cpu")  # validates the request before any work
+    model.schema.validate(request)  # before any work
     # the pieces go beside the output (every node reaches it), under a hidden name that says what they are
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.partial-pieces-") as tmp:
         keys = keyframes(source, info)
@@ -161,12 +161,11 @@ def ray_chunks(source: Path, info: VideoInfo, keys: list[int], tmp: Path, model:
                ) -> tuple[list[Chunk], list[dict]]:
     import ray
 
-    from .cluster import connect, load_shipped_model, model_bytes
+    from .cluster import connect, load_shipped_model, model_bytes, placement
 
     started = connect(address)
     try:
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        slots = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        per, opts, slots = placement(options)
         plan = plan_chunks(info.frame_estimate, 1 if info.variable_fps else pieces or slots, keys)
 
         def run(data: bytes, chunk: Chunk, opts: EditOptions) -> dict:
@@ -175,9 +174,8 @@ def ray_chunks(source: Path, info: VideoInfo, keys: list[int], tmp: Path, model:
             return edit_chunk(source, info, chunk, tmp / f"{chunk.index:04d}.ts", load_shipped_model(data, "cpu"),
                               request, opts)
 
-        task = ray.remote(max_retries=3, **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(run)
+        task = ray.remote(max_retries=3, **per)(run)
         shipped = ray.put(model_bytes(model))
-        opts = replace(options, device="cuda" if gpus else "cpu", progress=False)
         pending = [task.remote(shipped, c, opts) for c in plan]
         results = []
         with tqdm(total=info.frame_estimate, unit="frame", desc=source.name, disable=not options.progress) as bar:

@@ -48,6 +48,17 @@ def connect(address: str) -> bool:
     return True
 
 
+def placement(options: EditOptions) -> tuple[dict, EditOptions, int]:
+    """Ray resources for one unit of work (a GPU each when the cluster has GPUs, else a CPU), the options it runs
+    with there, and how many such units the cluster holds."""
+    import ray
+
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    slots = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return ({"num_gpus": 1} if gpus else {"num_cpus": 1}), replace(options, device="cuda" if gpus else "cpu",
+                                                                   progress=False), slots
+
+
 def model_bytes(model: StyleModel) -> bytes:
     if not model.path:
         raise InputError("--ray needs a model loaded from a file")
@@ -95,13 +106,10 @@ def ray_photo_outcomes(todo: list[Job], model: StyleModel, request: dict[str, st
     started = connect(address)
     actors = []
     try:
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        per = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-        slots = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        per, options, slots = placement(options)
         chunks = [todo[i:i + PHOTOS_PER_CALL] for i in range(0, len(todo), PHOTOS_PER_CALL)]
         worker = ray.remote(max_restarts=-1, max_task_retries=-1, **per)(PhotoWorker)
         shipped = ray.put(model_bytes(model))
-        options = replace(options, device="cuda" if gpus else "cpu", progress=False)
         actors = [worker.remote(shipped, request, options, only_faces) for _ in range(min(slots, len(chunks)))]
         if actors:
             for results in ActorPool(actors).map_unordered(lambda a, chunk: a.edit.remote(chunk), chunks):

@@ -87,14 +87,13 @@ def ray_rows(todo: list[VideoJob], model: StyleModel, request: dict[str, str], o
     """Rows as the cluster finishes videos: one task per video, retried if its worker dies."""
     import ray
 
-    from .cluster import connect, model_bytes
+    from .cluster import connect, model_bytes, placement
 
     started = connect(address)
     try:
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        task = ray.remote(max_retries=3, **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(run_shipped)
+        per, options, _ = placement(options)
+        task = ray.remote(max_retries=3, **per)(run_shipped)
         shipped = ray.put(model_bytes(model))
-        options = replace(options, device="cuda" if gpus else "cpu", progress=False)
         pending = [task.remote(shipped, job, request, options) for job in todo]
         try:
             while pending:
@@ -113,11 +112,9 @@ def edit_videos(source: Path, out_dir: Path, model: StyleModel, request: dict[st
                 ) -> list[dict]:
     """Edits every video of ``source`` into ``out_dir``; returns the report's rows (this run's and earlier
     runs'). A re-run skips videos whose output exists and whose row says done."""
-    from .translate import Translator
-
     options = options or EditOptions()
     show, options = options.progress, replace(options, progress=False)
-    Translator(model, request, "cpu")  # validates the request before any work
+    model.schema.validate(request)  # before any work
     jobs = find_videos(source, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     before = read_jsonl(out_dir / MANIFEST, "name")
