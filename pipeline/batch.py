@@ -215,18 +215,19 @@ def edit_prepared(prepared: Iterable[Prepared], translator: Translator, batch_si
             p.frame.tag = p
             yield p.frame
 
+    def drain() -> Iterator[tuple[Job, Outcome]]:
+        while failed:
+            p = failed.pop(0)
+            yield p.job, Outcome("failed", reason=p.error)
+
     failed: list[Prepared] = []
     stream = translate_frames(frames(), translator, batch_size, max_frames=batch_size)
     try:
         for frame in stream:
-            while failed:
-                p = failed.pop(0)
-                yield p.job, Outcome("failed", reason=p.error)
+            yield from drain()
             p = frame.tag
             yield p.job, write_result(p.job, p.photo, frame, only_faces)
-        while failed:
-            p = failed.pop(0)
-            yield p.job, Outcome("failed", reason=p.error)
+        yield from drain()
     finally:
         stream.close()
 
@@ -275,7 +276,8 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
         raise InputError(f"{in_dir}: not a folder")
     if out_dir.resolve() == in_dir.resolve():
         raise InputError(f"{out_dir}: output folder must differ from the input folder")
-    translator = Translator(model, request, options.device, options.apply)  # validates the request first
+    model.schema.validate(request)  # before any work
+    translator = Translator(model, request, options.device, options.apply) if ray is None else None
     all_jobs, ignored = find_jobs(in_dir, out_dir)
     done = read_manifest(out_dir) if out_dir.exists() else {}
     todo = [j for j in all_jobs if not is_done(j, done.get(j.rel), retry_failed)]
@@ -296,7 +298,7 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
     start = time.perf_counter()
     bar = tqdm(total=len(todo), unit="img", desc="photos", disable=not options.progress, dynamic_ncols=True)
 
-    if ray is None:
+    if translator is not None:
         outcomes = local_outcomes(todo, model, translator, options, jobs, only_faces)
     else:
         from .cluster import ray_photo_outcomes
