@@ -173,11 +173,13 @@ def rafd_cmd(root: Path):
 
 
 @main.command("ckplus")
-@click.option("--data", "root", type=DIR, required=True, help="Folder with cohn-kanade-images/ and Emotion/.")
+@click.option("--data", "root", type=DIR, required=True,
+              help="Folder with cohn-kanade-images/ and Emotion/, or with one folder per expression (anger/, happy/…).")
 @trainer_options
 @run_training
 def ckplus_cmd(root: Path):
-    """CK+ expressions: each labelled sequence's peak frame with its emotion and its first frame as neutral."""
+    """CK+ expressions: each labelled sequence's peak frame with its emotion and its first frame as neutral; or,
+    one folder per expression (CK+48), the expressions found there. Split by subject."""
     return "ckplus", {"root": root}
 
 

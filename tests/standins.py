@@ -70,6 +70,18 @@ def make_rafd(root: Path, subjects: int = 10) -> Path:
     return root
 
 
+def make_ckplus_folders(root: Path, subjects: int = 8) -> Path:
+    """The one-folder-per-expression layout of CK+48: 48 px gray tight face crops, subject first in the name."""
+    for e, folder in enumerate(("anger", "happy", "surprise")):
+        (root / folder).mkdir(parents=True)
+        for s in range(1, subjects + 1):
+            tight = astronaut()[60 + s % 3:170 + s % 3, 165 + s % 5:275 + s % 5]  # eyes to chin
+            gray = cv2.cvtColor(cv2.resize(tight, (48, 48), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+            cv2.imwrite(str(root / folder / f"S{s:03d}_00{e + 1}_{12 + e:08d}.png"), np.clip(gray + 20 * e, 0, 255))
+    (root / "happy" / "notes.png").write_bytes(cv2.imencode(".png", np.zeros((48, 48), np.uint8))[1].tobytes())
+    return root
+
+
 def make_ckplus(root: Path, subjects: int = 10) -> Path:
     for s in range(1, subjects + 1):
         subject, seq = f"S{s:03d}", "001"

@@ -30,6 +30,7 @@ CASES = {
     "celeba": (standins.make_celeba, lambda p: ["celeba", "--data", p], "--hair"),
     "rafd": (standins.make_rafd, lambda p: ["rafd", "--data", p], "--expression"),
     "ckplus": (standins.make_ckplus, lambda p: ["ckplus", "--data", p], "--expression"),
+    "ckplus-folders": (standins.make_ckplus_folders, lambda p: ["ckplus", "--data", p], "--expression"),
 }
 
 
@@ -51,7 +52,7 @@ def test_dataset_trains_resumes_and_exports(name, tmp_path):
     assert [int(line.split(",")[0]) for line in log[1:]] == [1, 2, 3, 4, 5]
     assert (run / "samples" / "000003.png").exists()
     model = load_model(run / "model.safetensors")
-    assert model.provenance["steps"] == 5 and model.provenance["source"]["dataset"] == name
+    assert model.provenance["steps"] == 5 and model.provenance["source"]["dataset"] == name.split("-folders")[0]
     value = model.schema.groups[0].values[-1]
     src = tmp_path / "p.png"
     Image.fromarray(portrait()).save(src)
@@ -60,6 +61,15 @@ def test_dataset_trains_resumes_and_exports(name, tmp_path):
                                           "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert out.exists()
+
+
+def test_ckplus_folders_split_by_subject_with_their_own_expressions(tmp_path):
+    spec = build_dataset("ckplus", root=standins.make_ckplus_folders(tmp_path / "ck"), test_fraction=0.25)
+    assert spec.schema.groups[0].values == ("angry", "happy", "surprised")  # only the folders present
+    subjects = [{s.path.name[:4] for s in part} for part in (spec.train, spec.test)]
+    assert subjects[0] and subjects[1] and not subjects[0] & subjects[1]
+    assert len(spec.train) + len(spec.test) == 24 and spec.counts["not_ckplus_names"] == 1
+    assert spec.alignment.kind == "face" and "CK+48" in spec.alignment.source
 
 
 def test_joint_uses_mask_vector_and_alternates_sets(tmp_path):

@@ -3,7 +3,9 @@
 RaFD names carry the label: ``Rafd090_01_Caucasian_female_happy_frontal.jpg`` (angle, subject, ethnicity,
 gender, expression, gaze). CK+ has sequences ``cohn-kanade-images/S005/001/S005_001_00000011.png`` and, for
 labelled ones, ``Emotion/S005/001/S005_001_00000011_emotion.txt``; its last (peak) frame carries the emotion and
-its first frame is neutral. Both split by subject, so nobody is in train and test at once.
+its first frame is neutral. CK+ is also passed around as one folder per expression (``anger/S010_004_00000019.png``,
+e.g. the 48 px face crops of the CK+48 derivative); ``ckplus`` reads that layout too. All split by subject, so
+nobody is in train and test at once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stylize.models.alignment import CELEBA_TEMPLATE, Alignment
+from stylize.models.alignment import CELEBA_TEMPLATE, CKPLUS48_TEMPLATE, Alignment
 from stylize.models.schema import RAFD_EXPRESSIONS, DomainSchema, Group
 
 from .base import DatasetError, DatasetSpec, Sample, image_files, seeded_split
@@ -20,11 +22,15 @@ RAFD_NAME = re.compile(r"^Rafd(\d{3})_(\d+)_[A-Za-z]+_[A-Za-z]+_([a-z]+)_[a-z]+\
 # CK+ emotion codes → the shared expression names
 CKPLUS_CODES = {0: "neutral", 1: "angry", 2: "contemptuous", 3: "disgusted", 4: "fearful", 5: "happy", 6: "sad",
                 7: "surprised"}
+# Folder names of the one-folder-per-expression layout → the shared expression names
+CKPLUS_FOLDERS = {"anger": "angry", "contempt": "contemptuous", "disgust": "disgusted", "fear": "fearful",
+                  "happy": "happy", "neutral": "neutral", "sadness": "sad", "surprise": "surprised"}
+CKPLUS_SUBJECT = re.compile(r"^(S\d+)_")
 FACE_ALIGNMENT = Alignment("face", CELEBA_TEMPLATE)
 
 
-def expression_schema(name: str) -> DomainSchema:
-    return DomainSchema.single(name, [Group("expression", RAFD_EXPRESSIONS, "onehot", RAFD_EXPRESSIONS)])
+def expression_schema(name: str, values: tuple[str, ...] = RAFD_EXPRESSIONS) -> DomainSchema:
+    return DomainSchema.single(name, [Group("expression", values, "onehot", values)])
 
 
 def split_by_subject(items: list[tuple[str, Sample]], test_fraction: float, seed: int
@@ -61,8 +67,11 @@ def build_rafd(root: Path, seed: int = 0, test_fraction: float = 0.1, angles: tu
 
 def build_ckplus(root: Path, seed: int = 0, test_fraction: float = 0.1) -> DatasetSpec:
     images, emotions = root / "cohn-kanade-images", root / "Emotion"
+    if root.is_dir() and not images.is_dir() and any((root / d).is_dir() for d in CKPLUS_FOLDERS):
+        return build_ckplus_folders(root, seed, test_fraction)
     if not images.is_dir() or not emotions.is_dir():
-        raise DatasetError(f"{root} needs cohn-kanade-images/ and Emotion/ (the CK+ layout)")
+        raise DatasetError(f"{root} needs cohn-kanade-images/ and Emotion/ (the CK+ layout) or one folder per "
+                           f"expression ({', '.join(CKPLUS_FOLDERS)})")
     schema = expression_schema("ckplus")
     items, bad = [], 0
     for label_file in sorted(emotions.glob("S*/*/*_emotion.txt")):
@@ -85,3 +94,30 @@ def build_ckplus(root: Path, seed: int = 0, test_fraction: float = 0.1) -> Datas
     train, test = split_by_subject(items, test_fraction, seed)
     return DatasetSpec("ckplus", schema, FACE_ALIGNMENT, train, test,
                        {"sequences": len(items) // 2, "bad_labels": bad}, "CK+: non-commercial research use only")
+
+
+def build_ckplus_folders(root: Path, seed: int = 0, test_fraction: float = 0.1) -> DatasetSpec:
+    """One folder per expression, subject first in each file name (``S010_006_00000013.png``). The schema holds
+    only the expressions present (CK+48 has no neutral frames); crops are tight, so the template is theirs."""
+    folders = {d: CKPLUS_FOLDERS[d] for d in CKPLUS_FOLDERS if (root / d).is_dir() and image_files(root / d)}
+    values = tuple(v for v in RAFD_EXPRESSIONS if v in folders.values())
+    if len(values) < 2:
+        raise DatasetError(f"{root}: needs at least two expression folders with images ({', '.join(CKPLUS_FOLDERS)})")
+    schema = expression_schema("ckplus", values)
+    items, unnamed, counts = [], 0, {}
+    for folder, expression in folders.items():
+        files = image_files(root / folder)
+        counts[expression] = len(files)
+        label = tuple(float(x) for x in schema.encode({"expression": expression}))
+        for path in files:
+            m = CKPLUS_SUBJECT.match(path.name)
+            if m is None:
+                unnamed += 1
+                continue
+            items.append((m.group(1), Sample(path, label, align=True)))
+    if not items:
+        raise DatasetError(f"{root}: no CK+-named images (e.g. S010_006_00000013.png)")
+    train, test = split_by_subject(items, test_fraction, seed)
+    alignment = Alignment("face", CKPLUS48_TEMPLATE, "CK+48 frames' mean landmarks (tight face crops)")
+    return DatasetSpec("ckplus", schema, alignment, train, test, {**counts, "not_ckplus_names": unnamed},
+                       "CK+: non-commercial research use only")
