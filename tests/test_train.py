@@ -16,6 +16,7 @@ from stylize.models import Generator, load_model
 from stylize.models.masked import MaskedGenerator
 from stylize.train.datasets import build_dataset
 from stylize.train.datasets.base import pencil_sketch
+from stylize.train.evaluate import layout_correlation
 
 from . import standins
 from .test_image import portrait
@@ -136,8 +137,17 @@ def test_eval_reports_accuracy_and_reconstruction(tmp_path):
     result = json.loads((run / "eval.json").read_text())
     assert 0 <= result["target_accuracy"] <= 1 and result["reconstruction_l1"] > 0
     assert result["test_images"] == 2
+    assert set(result["layout_correlation"]) <= {"domain=red", "domain=blue"} and 0 <= result["layout_kept"] <= 1
     assert Image.open(tmp_path / "g.png").size == (3 * 128, 2 * 128)  # 2 held-out rows: input, red, blue
     assert load_model(run / "model.safetensors").provenance["eval"] == result
+
+
+def test_layout_correlation_tells_a_kept_face_from_a_scrambled_one():
+    face = portrait()[:256, 100:356]
+    recoloured = np.clip(face.astype(int) * [1.2, 0.9, 0.6] + 20, 0, 255).astype(np.uint8)
+    assert layout_correlation(face, recoloured) > 0.95
+    assert layout_correlation(face, np.ascontiguousarray(face[::-1, ::-1])) < 0.5
+    assert layout_correlation(face, np.full_like(face, 128)) == 0.0
 
 
 def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_path):

@@ -9,6 +9,8 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
   compared with its reading of the unedited face;
 - same person: dlib's face descriptor (``dlib_face_recognition_resnet_model_v1``) distance between the unedited
   and edited image, below 0.6 (dlib's own same-person threshold), for face models;
+- layout kept: correlation of the 16x16 luminance of the face before and after (the face's arrangement survives a
+  redraw, e.g. photo → anime), per target, and the share of edits at or above 0.5;
 - reconstruction L1: mean |x − G(G(x, c_trg), c_org)| on model-size crops in [−1, 1] (the training loss's scale).
 """
 
@@ -36,6 +38,7 @@ from .losses import classification_loss
 CLASSIFIER_SIZE = 64
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 SAME_PERSON = 0.6  # dlib's threshold on descriptor distance
+LAYOUT_SIZE, LAYOUT_KEPT = 16, 0.5
 GRID_ROWS = 8
 
 
@@ -141,6 +144,16 @@ def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, face
     return edited
 
 
+def layout_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two RGB crops' luminance at 16x16: high while the face keeps its layout."""
+    import cv2
+    small = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), (LAYOUT_SIZE, LAYOUT_SIZE),
+                        interpolation=cv2.INTER_AREA).astype(np.float64).ravel() for x in (a, b)]
+    if small[0].std() == 0 or small[1].std() == 0:
+        return 0.0
+    return float(np.corrcoef(*small)[0, 1])
+
+
 def rate(values: list[float]) -> float:
     return round(float(np.mean(values)), 4) if values else float("nan")
 
@@ -164,9 +177,9 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     keep_detail = model.apply == "change"
     loader = SampleLoader(spec.alignment, size)
 
-    def judged(sample: LoadedSample, images: list[np.ndarray]) -> np.ndarray:
+    def judged(sample: LoadedSample, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         crops = np.stack([warp_to_crop(im, sample.transform, size) for im in images])
-        return judge(to_tensor(crops)).numpy()
+        return judge(to_tensor(crops)).numpy(), crops
 
     picks = np.arange(len(spec.test))
     if limit is not None and limit < len(picks):
@@ -175,6 +188,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     real_hits: dict[str, list[int]] = {}
     per_target: dict[str, list[int]] = {}
     kept: dict[str, list[int]] = {}
+    layout: dict[str, list[float]] = {}
     same, dist, l1, rows = [], [], [], []
     used = 0
     for i in tqdm(picks, desc="evaluating", unit="img", disable=not progress, leave=False):
@@ -193,7 +207,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         changes = (fake.float() + 1) * 127.5 - torch.from_numpy(sample.crop).permute(2, 0, 1).float()
         changes = changes.permute(0, 2, 3, 1).numpy()
         edited = [apply_edit(sample, ch, keep_detail, face_model) for ch in changes]
-        before, *after = judged(sample, [sample.image, *edited])
+        (before, *after), crops = judged(sample, [sample.image, *edited])
         seen = schema.decode(before, s.set_index)
         for g, v in own.items():
             real_hits.setdefault(g, []).append(int(seen[g] == v))
@@ -205,6 +219,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         for k in real:
             e, read = edits[k], schema.decode(after[k], s.set_index)
             per_target.setdefault(f"{e.group}={e.value}", []).append(int(read[e.group] == e.value))
+            layout.setdefault(f"{e.group}={e.value}", []).append(layout_correlation(crops[0], crops[1 + k]))
             for h in read:
                 if h != e.group:
                     kept.setdefault(f"{h} when {e.group} asked", []).append(int(read[h] == seen[h]))
@@ -227,6 +242,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "others_kept": {k: rate(v) for k, v in sorted(kept.items())},
         "same_person": rate(same) if identity is not None else None,
         "identity_distance_mean": round(float(np.mean(dist)), 4) if dist else None,
+        "layout_correlation": {k: rate(v) for k, v in sorted(layout.items())},
+        "layout_kept": rate([float(c >= LAYOUT_KEPT) for v in layout.values() for c in v]),
         "reconstruction_l1": round(float(np.mean(l1)) if l1 else float("nan"), 4),
         "judge_accuracy_on_real_test": {k: rate(v) for k, v in sorted(real_hits.items())},
         "judge_steps": classifier_steps,
