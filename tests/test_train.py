@@ -213,3 +213,13 @@ def test_structure_only_judge_cannot_see_colour():
     assert torch.allclose(judge(x), judge(gray), atol=1e-5)
     colour = DomainClassifier(2).eval()
     assert not torch.allclose(colour(x), colour(gray), atol=1e-3)
+
+
+def test_the_moving_average_warms_up_so_short_runs_do_not_export_their_random_start():
+    from types import SimpleNamespace
+
+    from stylize.train.trainer import TrainConfig, Trainer
+    decay = [Trainer.ema_decay(SimpleNamespace(cfg=TrainConfig(), step=t)) for t in (0, 100, 1000, 20_000)]
+    assert decay[0] == 0.1 and decay[1] < 0.95 and decay[-1] == 0.999
+    share_of_start = np.prod([Trainer.ema_decay(SimpleNamespace(cfg=TrainConfig(), step=t)) for t in range(1000)])
+    assert share_of_start < 1e-3  # 0.999 ** 1000 would be 0.37

@@ -285,13 +285,19 @@ class Trainer:
             log.update(G_adv=g_adv.item(), G_rec=g_rec.item(), G_cls=g_cls.item())
         return log
 
+    def ema_decay(self) -> float:
+        """β for this step: ``--ema`` (StarGAN v2's 0.999), warmed up as (1 + t) / (10 + t) while that is smaller.
+        Without the warm-up a short run exports mostly its random start: 0.999 ** 1000 still weighs the initial
+        weights by 37%, and a CPU budget buys a few thousand steps."""
+        return min(self.cfg.ema, (1 + self.step) / (10 + self.step))
+
     @torch.no_grad()
     def update_ema(self) -> None:
         """StarGAN v2's moving average: θ_ema ← β·θ_ema + (1−β)·θ; buffers are copied."""
         if self.G_ema is None:
             return
         ema, live = list(self.G_ema.parameters()), list(self.G.parameters())
-        torch._foreach_lerp_(ema, live, 1.0 - self.cfg.ema)
+        torch._foreach_lerp_(ema, live, 1.0 - self.ema_decay())
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
             b_ema.copy_(b)
 
