@@ -131,13 +131,14 @@ def test_classification_loss_falls_on_learnable_labels(tmp_path):
 def test_eval_reports_accuracy_and_reconstruction(tmp_path):
     data = standins.make_folder(tmp_path / "data")
     run = tmp_path / "run"
-    train(["folder", "--data", data], run, 3)
+    train(["folder", "--data", data, "--align-domain", "red"], run, 3)  # a mixed set: blue images have no face
     r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "30", "--grid", str(tmp_path / "g.png")])
     assert r.exit_code == 0, r.output
     result = json.loads((run / "eval.json").read_text())
     assert 0 <= result["target_accuracy"] <= 1 and result["reconstruction_l1"] > 0
     assert result["test_images"] == 2
     assert set(result["layout_correlation"]) <= {"domain=red", "domain=blue"} and 0 <= result["layout_kept"] <= 1
+    assert 0 <= result["same_person"] <= 1  # from the aligned red face only
     assert Image.open(tmp_path / "g.png").size == (3 * 128, 2 * 128)  # 2 held-out rows: input, red, blue
     assert load_model(run / "model.safetensors").provenance["eval"] == result
 

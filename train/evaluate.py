@@ -214,7 +214,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         real = [k for k, e in enumerate(edits) if own[e.group] != e.value]
         rec = G(fake[real], torch.from_numpy(label).expand(len(real), -1))
         l1.append((rec - x).abs().mean().item())
-        if identity is not None:
+        ref = None
+        if identity is not None and sample.landmarks is not None:  # mixed sets: anime faces have no landmarks
             ref = identity.descriptor(sample.image, sample.landmarks)
         for k in real:
             e, read = edits[k], schema.decode(after[k], s.set_index)
@@ -223,7 +224,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
             for h in read:
                 if h != e.group:
                     kept.setdefault(f"{h} when {e.group} asked", []).append(int(read[h] == seen[h]))
-            if identity is not None:
+            if ref is not None:
                 d = float(np.linalg.norm(identity.descriptor(edited[k], sample.landmarks) - ref))
                 dist.append(d)
                 same.append(int(d < SAME_PERSON))
@@ -240,7 +241,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "target_accuracy": rate(hits),
         "per_target": {k: rate(v) for k, v in sorted(per_target.items())},
         "others_kept": {k: rate(v) for k, v in sorted(kept.items())},
-        "same_person": rate(same) if identity is not None else None,
+        "same_person": rate(same) if same else None,
         "identity_distance_mean": round(float(np.mean(dist)), 4) if dist else None,
         "layout_correlation": {k: rate(v) for k, v in sorted(layout.items())},
         "layout_kept": rate([float(c >= LAYOUT_KEPT) for v in layout.values() for c in v]),
