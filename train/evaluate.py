@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -146,7 +147,6 @@ def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, face
 
 def layout_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two RGB crops' luminance at 16x16: high while the face keeps its layout."""
-    import cv2
     small = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), (LAYOUT_SIZE, LAYOUT_SIZE),
                         interpolation=cv2.INTER_AREA).astype(np.float64).ravel() for x in (a, b)]
     if small[0].std() == 0 or small[1].std() == 0:
