@@ -52,4 +52,5 @@ def test_readme_demo_command_edits_the_hair_and_keeps_the_rest(tmp_path):
         hair = np.s_[max(0, y0 - h // 2):y0, x0:x1]  # the band above the brows
         diff = np.abs(src[i].astype(np.int16) - dst[i]).mean(axis=2)
         outside = ~face_region(src[i], detector, margin=0.8)
-        assert diff[hair].mean() > HAIR_CHANGE and diff[outside].mean() < 2.5, i  # outside: re-encoding only
+        # outside the face: measured 1.8-1.9, of which re-encoding alone is 1.3-1.7 (the rest: hair past the margin)
+        assert diff[hair].mean() > HAIR_CHANGE and diff[outside].mean() < 2.5, i
