@@ -103,9 +103,10 @@ def common_options(f):
               help="Edit the video in chunks in parallel on a Ray cluster (split at keyframes, overlapping so tracks "
                    "carry across, joined with the source's sound): `--ray auto` joins this machine's cluster, `--ray` "
                    "alone starts Ray here. The output folder must be reachable from every node.")
-@click.option("--smooth-output", type=click.FloatRange(0, 0.9), default=0.5, show_default=True,
-              help="Blend each generated face with the previous one, motion-compensated: removes texture shimmer "
-                   "(0 = off; higher is steadier but trails fast expression changes). --no-smooth turns it off too.")
+@click.option("--smooth-output", type=click.FloatRange(0, 0.95), default=0.9, show_default=True,
+              help="Blend each face's edit with the previous frame's, carried along the face's motion (optical "
+                   "flow), where the two crops match: the edit moves with the face instead of shimmering "
+                   "(0 = off; lower follows changes of expression sooner). --no-smooth turns it off too.")
 @click.pass_context
 @fail_cleanly
 def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None,

@@ -30,7 +30,7 @@ class EditOptions:
     detect_every: int = 3  # full detection every N video frames, landmark refits between (see detect_frames)
     min_face: int = 36  # faces smaller than this (pixels, about 2.5× the eye distance) are left alone
     smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)  # None: --no-smooth
-    smooth_output: float = 0.5  # blend strength of --smooth-output (0 is off); benchmarks/flicker.py measures it
+    smooth_output: float = 0.9  # blend strength of --smooth-output (0 is off); benchmarks/flicker.py measures it
     apply: str | None = None  # "change" or "output"; None: what the model file says (see composite.py)
     crf: int = 18
     preset: str = "veryfast"
