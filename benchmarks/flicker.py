@@ -26,8 +26,8 @@ from stylize.pipeline.video import edit_video
 SETTINGS = {
     "--no-smooth": EditOptions(smoothing=None, smooth_output=0.0, progress=False),
     "--smooth-output 0": EditOptions(smooth_output=0.0, progress=False),
-    "default (0.5)": EditOptions(progress=False),
-    "--smooth-output 0.7": EditOptions(smooth_output=0.7, progress=False),
+    "--smooth-output 0.5": EditOptions(smooth_output=0.5, progress=False),
+    "default (0.9)": EditOptions(progress=False),
 }
 
 
