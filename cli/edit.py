@@ -76,6 +76,10 @@ def common_options(f):
                      help="change: add the model's change to the face at its own resolution (sharp; what the model "
                           "leaves alone stays the source's pixels); output: paste the model's output, resized. "
                           "Default: what the model file says.")(f)
+    f = click.option("--region", type=click.Choice(["auto", "everywhere"]), default="auto", show_default=True,
+                     help="Where the edit may act in the face: auto keeps a hair edit out of the inner face (eyes, "
+                          "brows, nose, mouth), where models leave coloured tints; everywhere: wherever the model "
+                          "changes it.")(f)
     f = click.option("-m", "--model", "model_name", default=None,
                      help="Bundled model name or model file (.safetensors). Default: the bundled model that takes "
                           "the targets you name (--hair blond: celeba).")(f)
@@ -109,7 +113,7 @@ def common_options(f):
                    "(0 = off; lower follows changes of expression sooner). --no-smooth turns it off too.")
 @click.pass_context
 @fail_cleanly
-def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None,
+def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None, region: str,
               device: str, detector: str, min_face: int, batch_size: int, progress: bool, crf: int, preset: str,
               detect_size: int, detect_every: int, smooth: bool, smooth_output: float, ray_address: str | None
               ) -> None:
@@ -125,7 +129,7 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, apply=apply,
-                          smoothing=SmoothingConfig() if smooth else None,
+                          region=region, smoothing=SmoothingConfig() if smooth else None,
                           smooth_output=smooth_output if smooth else 0.0, detect_every=detect_every, crf=crf,
                           detect_max_side=detect_size,
                           preset=preset, progress=progress)
@@ -152,7 +156,7 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 @common_options
 @click.pass_context
 @fail_cleanly
-def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None,
+def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None, region: str,
               device: str, detector: str, min_face: int, batch_size: int, progress: bool) -> None:
     """Edit every face in the photo SOURCE, e.g. `stylize image photo.jpg --domain anime -o out.jpg`.
 
@@ -164,7 +168,7 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
-                          detect_max_side=1600, progress=progress, apply=apply)
+                          detect_max_side=1600, progress=progress, apply=apply, region=region)
     result = edit_image(source, output, model, targets, options)
     if model.alignment.kind == "face" and result.faces == 0:
         click.echo(f"Warning: no faces found in {source}; wrote it unchanged", err=True)
@@ -187,7 +191,7 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
                    "`pip install \"stylize[ray]\"`; the folders must be reachable from every node.")
 @click.pass_context
 @fail_cleanly
-def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str | None, apply: str | None,
+def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str | None, apply: str | None, region: str,
                device: str, detector: str, min_face: int, batch_size: int, progress: bool, jobs: int,
                only_faces: bool, retry_failed: bool, dry_run: bool, ray_address: str | None) -> None:
     """Edit every photo under IN_DIR (recursive), e.g. `stylize images photos/ -o out/ --domain anime`.
@@ -202,7 +206,7 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
-                          detect_max_side=1600, progress=progress, apply=apply)
+                          detect_max_side=1600, progress=progress, apply=apply, region=region)
     s = edit_folder(in_dir, out_dir, model, targets, options, jobs, only_faces, retry_failed, dry_run,
                     log=click.echo, ray=ray_address)
     if dry_run:
@@ -228,7 +232,7 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
                    "starts Ray here. Needs `pip install \"stylize[ray]\"`; files must be reachable from every node.")
 @click.pass_context
 @fail_cleanly
-def videos_cmd(ctx: click.Context, source: Path, out_dir: Path, model_name: str | None, apply: str | None,
+def videos_cmd(ctx: click.Context, source: Path, out_dir: Path, model_name: str | None, apply: str | None, region: str,
                device: str, detector: str, min_face: int, batch_size: int, progress: bool, crf: int,
                retry_failed: bool, ray_address: str | None) -> None:
     """Edit many videos: SOURCE is a folder (searched recursively) or a text file listing one video per line,
@@ -243,7 +247,7 @@ def videos_cmd(ctx: click.Context, source: Path, out_dir: Path, model_name: str 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, apply=apply,
-                          crf=crf, progress=progress)
+                          region=region, crf=crf, progress=progress)
     rows = edit_videos(source, out_dir, model, targets, options, ray_address, retry_failed)
     failed = [r for r in rows if r["status"] == "failed"]
     click.echo(f"{len(rows) - len(failed)} videos done, {len(failed)} failed; report: "

@@ -209,8 +209,10 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
 @click.option("--structure-only", is_flag=True,
               help="The judge sees greyscale images, so domains that differ in colour (anime vs sketch) must be "
                    "told apart by their structure.")
+@click.option("--region", type=click.Choice(["auto", "everywhere"]), default="auto", show_default=True,
+              help="Where the edits may act, as `stylize --region`: auto keeps hair edits out of the inner face.")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
-             grid: Path | None, structure_only: bool) -> None:
+             grid: Path | None, structure_only: bool, region: str) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
     the target value, how often it still sees the values that were not asked (gender and age when hair was), how
@@ -239,7 +241,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         spec = build_dataset(source["dataset"], **args)
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)), grid=grid,
-                          structure_only=structure_only)
+                          structure_only=structure_only, region=region)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))

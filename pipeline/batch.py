@@ -277,7 +277,7 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
     if out_dir.resolve() == in_dir.resolve():
         raise InputError(f"{out_dir}: output folder must differ from the input folder")
     model.schema.validate(request)  # before any work
-    translator = Translator(model, request, options.device, options.apply) if ray is None else None
+    translator = options.make_translator(model, request) if ray is None else None
     all_jobs, ignored = find_jobs(in_dir, out_dir)
     done = read_manifest(out_dir) if out_dir.exists() else {}
     todo = [j for j in all_jobs if not is_done(j, done.get(j.rel), retry_failed)]

@@ -27,7 +27,6 @@ from .encode import VideoWriter
 from .errors import InputError
 from .ffmpeg_tools import ffmpeg_exe, probe
 from .frames import Frame, VideoInfo
-from .translate import Translator
 
 OVERLAP = 12  # frames decoded and dropped on each side of a chunk: more than the tracker's look-ahead
 MIN_CHUNK = 60  # frames; shorter pieces cost more in start-up than they save
@@ -97,7 +96,7 @@ def edit_chunk(source: Path, info: VideoInfo, chunk: Chunk, piece: Path, model: 
                request: dict[str, str], options: EditOptions) -> dict:
     """Edits one chunk into ``piece`` (MPEG-TS, video only); returns its frame and face counts."""
     stats = EditStats()
-    translator = Translator(model, request, options.device, options.apply)
+    translator = options.make_translator(model, request)
     detector = options.make_detector() if model.alignment.kind == "face" else None
     silent = replace(info, has_audio=False, start=0.0)
     kept = faces = 0

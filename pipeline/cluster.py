@@ -79,11 +79,10 @@ class PhotoWorker:
     def __init__(self, data: bytes, request: dict[str, str], options: EditOptions, only_faces: bool) -> None:
         import torch
 
-        from .translate import Translator
 
         torch.set_num_threads(1)
         model = load_shipped_model(data, "cpu")
-        self.translator = Translator(model, request, options.device, options.apply)
+        self.translator = options.make_translator(model, request)
         self.detector = options.make_detector() if model.alignment.kind == "face" else None
         self.alignment, self.size = model.alignment, model.image_size
         self.batch_size, self.only_faces = options.batch_size, only_faces

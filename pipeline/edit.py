@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stylize.models.modelfile import StyleModel
+
 from .align import align_frames
 from .composite import composite
 from .detect import FaceDetector, detect_frames
@@ -32,9 +34,13 @@ class EditOptions:
     smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)  # None: --no-smooth
     smooth_output: float = 0.9  # blend strength of --smooth-output (0 is off); benchmarks/flicker.py measures it
     apply: str | None = None  # "change" or "output"; None: what the model file says (see composite.py)
+    region: str = "auto"  # where the change may act: "auto" keeps hair edits out of the inner face (regions.py)
     crf: int = 18
     preset: str = "veryfast"
     progress: bool = True
+
+    def make_translator(self, model: StyleModel, request: dict[str, str]) -> Translator:
+        return Translator(model, request, self.device, self.apply, self.region)
 
     def make_detector(self) -> FaceDetector:
         return FaceDetector(self.detector, self.upsample, self.detect_max_side, self.min_face)

@@ -39,6 +39,6 @@ def edit_image(source: Path, output: Path, model: StyleModel, request: dict[str,
     if output.suffix.lower() not in PHOTO_SUFFIXES:
         raise InputError(f"{output}: unsupported output type (use one of {', '.join(PHOTO_SUFFIXES)})")
     check_output_path(output)
-    translator = Translator(model, request, options.device, options.apply)
+    translator = options.make_translator(model, request)
     detector = options.make_detector() if model.alignment.kind == "face" else None
     return edit_photo(source, output, translator, detector, options)

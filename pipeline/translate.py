@@ -15,7 +15,9 @@ import torch
 from stylize.models.modelfile import StyleModel
 
 from .frames import Frame
+from .regions import edit_region
 
+REGIONS = ("auto", "everywhere")
 ESTIMATE_CROPS = 8  # crops of a track averaged for its attribute estimate
 # Changes under one grey level are dropped: an attention mask is never exactly 0, and without this every pixel of
 # the crop would move by a fraction of a level; with it, what the model left alone stays the source's exactly.
@@ -35,9 +37,13 @@ class Translator:
     """Holds the model on its device (fp16 and channels_last on CUDA) and the per-track target vectors."""
 
     def __init__(self, model: StyleModel, request: dict[str, str], device: str = "auto",
-                 apply: str | None = None) -> None:
+                 apply: str | None = None, region: str = "auto") -> None:
         self.device = pick_device(device)
         self.keep_detail = (apply or model.apply) == "change"  # see composite.py
+        if region not in REGIONS:
+            raise ValueError(f"region must be one of {', '.join(REGIONS)}")
+        # where the change may act (regions.py): "auto" keeps hair edits out of the inner face
+        self.region = edit_region(model.alignment, model.image_size, request) if region == "auto" else None
         self.half = self.device.type == "cuda"
         self.model = model.to(self.device, torch.float16 if self.half else torch.float32)
         if self.half:
@@ -95,6 +101,8 @@ def translate_frames(frames: Iterable[Frame], translator: Translator, batch_size
         faces = [f for fr in pending for f in fr.faces]
         for face, out in zip(faces, translator([f.crop for f in faces], [f.track_id for f in faces]), strict=True):
             change = out.astype(np.float32) - face.crop
+            if translator.region is not None:
+                change *= translator.region
             change[np.abs(change) < CHANGE_FLOOR] = 0.0
             face.change, face.keep_detail = change, translator.keep_detail
         yield from pending

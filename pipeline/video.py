@@ -19,7 +19,6 @@ from .errors import InputError
 from .ffmpeg_tools import probe
 from .frames import VideoInfo
 from .stream import prefetch
-from .translate import Translator
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 SHORT_STREAM = 0.9  # fewer frames than this share of the announced count is worth a warning
@@ -54,7 +53,7 @@ def edit_video(source: Path, output: Path, model: StyleModel, request: dict[str,
         raise InputError(f"{output}: output would overwrite the input")
     check_output_path(output)
     info = probe(source)
-    translator = Translator(model, request, options.device, options.apply)  # validates before any decoding
+    translator = options.make_translator(model, request)  # validates before any decoding
     detector = options.make_detector() if model.alignment.kind == "face" else None
     stats = EditStats()
     start = time.perf_counter()

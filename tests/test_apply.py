@@ -102,3 +102,41 @@ def test_bundled_model_is_picked_by_the_targets_named():
         bundled_for({"mood": "happy"})
     with pytest.raises(ModelFileError, match="no bundled model takes --domain cartoon"):
         bundled_for({"domain": "cartoon"})
+
+
+def translated_change(model_file, request: dict[str, str], region: str) -> tuple[np.ndarray, np.ndarray]:
+    """(change, template points in crop pixels) for one random-texture crop through the tiny model."""
+    from stylize.pipeline.frames import Frame
+    from stylize.pipeline.translate import Translator, translate_frames
+
+    model = load_model(model_file)
+    size = model.image_size
+    crop = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    face = Face(np.zeros((5, 2), np.float32), (0, 0, size, size), track_id=-1, transform=np.eye(2, 3), crop=crop)
+    frame = Frame(0, np.zeros((size, size, 3), np.uint8), [face])
+    (out,) = translate_frames([frame], Translator(model, request, region=region))
+    return out.faces[0].change, model.alignment.points(size)
+
+
+def test_a_hair_edit_leaves_the_inner_face_alone_unless_asked(model_file):
+    change, points = translated_change(model_file, {"hair": "blond"}, "auto")
+    everywhere, _ = translated_change(model_file, {"hair": "blond"}, "everywhere")
+    xy = points.round().astype(int)
+    assert not change[xy[:2, 1], xy[:2, 0]].any()  # the eyes: untouched
+    for x, y in xy:  # eyes, nose tip, mouth corners: at most 3% of what the model does there
+        assert np.abs(everywhere[y, x]).max() > 1
+        assert np.abs(change[y, x]).max() <= 0.03 * np.abs(everywhere[y, x]).max() + 1e-6
+    assert np.abs(change[:4]).mean() > 5 and np.allclose(change[:4], everywhere[:4], atol=1)  # the hair changes
+    gender, _ = translated_change(model_file, {"gender": "male"}, "auto")  # gender edits may change the face
+    assert all(np.abs(gender[y, x]).max() > 1 for x, y in points.round().astype(int))
+
+
+def test_edit_region_only_for_hair_alone_on_face_models():
+    from stylize.pipeline.regions import edit_region
+
+    face = Alignment("face", CELEBA_TEMPLATE)
+    weights = edit_region(face, 64, ["hair"])
+    assert weights.shape == (64, 64, 1) and weights[0, 32, 0] > 0.99 and weights[40, 32, 0] < 0.01
+    assert edit_region(face, 64, ["hair", "gender"]) is None
+    assert edit_region(face, 64, ["gender"]) is None
+    assert edit_region(Alignment("none"), 64, ["hair"]) is None

@@ -27,7 +27,8 @@ def leftovers(folder: Path) -> list[str]:
 
 def test_video_keeps_frames_fps_size_audio_and_edits_faces(clip, model_file, tmp_path):
     out = tmp_path / "out.mp4"
-    r = run("video", clip, "-m", model_file, "--hair", "blond", "-o", out, "--no-progress")
+    # --region everywhere: the face's centre must change (a hair edit's default leaves the inner face alone)
+    r = run("video", clip, "-m", model_file, "--hair", "blond", "--region", "everywhere", "-o", out, "--no-progress")
     assert r.exit_code == 0, r.output
     a, b = probe(clip), probe(out)
     assert (b.width, b.height, b.fps, b.has_audio) == (a.width, a.height, a.fps, True)

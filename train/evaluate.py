@@ -32,6 +32,7 @@ from stylize.models.schema import DomainSchema
 from stylize.pipeline.align import face_transform, warp_to_crop, whole_image_transform
 from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
+from stylize.pipeline.regions import edit_region
 
 from .datasets.base import Crops, DatasetSpec, LoadedSample, SampleLoader, batches, prepare_crops, to_tensor
 from .losses import classification_loss
@@ -161,10 +162,11 @@ def rate(values: list[float]) -> float:
 @torch.no_grad()
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
              limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None,
-             structure_only: bool = False) -> dict:
+             structure_only: bool = False, region: str = "auto") -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
-    ``structure_only``: the judge sees greyscale images."""
+    ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
+    out of the inner face, pipeline/regions.py)."""
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
@@ -206,6 +208,10 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         fake = G(x.expand(len(edits), -1, -1, -1), torch.from_numpy(np.stack([e.target for e in edits])))
         changes = (fake.float() + 1) * 127.5 - torch.from_numpy(sample.crop).permute(2, 0, 1).float()
         changes = changes.permute(0, 2, 3, 1).numpy()
+        for change, e in zip(changes, edits, strict=True):
+            weights = edit_region(model.alignment, size, [e.group]) if region == "auto" else None
+            if weights is not None:
+                change *= weights
         edited = [apply_edit(sample, ch, keep_detail, face_model) for ch in changes]
         (before, *after), crops = judged(sample, [sample.image, *edited])
         seen = schema.decode(before, s.set_index)
@@ -249,6 +255,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "judge_accuracy_on_real_test": {k: rate(v) for k, v in sorted(real_hits.items())},
         "judge_steps": classifier_steps,
         "judge_sees": "greyscale (structure only)" if structure_only else "colour",
+        "region": region,
     }
 
 
