@@ -32,8 +32,9 @@ from stylize.pipeline.detect import detect_frames
 from stylize.pipeline.edit import EditOptions
 from stylize.pipeline.encode import VideoWriter
 from stylize.pipeline.ffmpeg_tools import ffmpeg_exe, probe
+from stylize.pipeline.smooth import smooth_changes
 from stylize.pipeline.track import FaceTracker, SmoothingConfig
-from stylize.pipeline.translate import Translator, translate_frames
+from stylize.pipeline.translate import generator_threads, translate_frames
 from stylize.pipeline.video import edit_video
 
 
@@ -47,37 +48,44 @@ def rate(n: int, seconds: float) -> float:
     return n / max(seconds, 1e-9)
 
 
-def timed(label: str, run, n: int, results: dict[str, float]):
-    """Runs ``run()`` once and records ``n`` frames over its wall time as ``results[label]``."""
-    start = time.perf_counter()
+def timed(label: str, run, n: int, results: dict[str, float], cpu: dict[str, float]):
+    """Runs ``run()`` once and records ``n`` frames over its wall time as ``results[label]`` and its CPU
+    milliseconds a frame as ``cpu[label]``."""
+    start, start_cpu = time.perf_counter(), cpu_seconds()
     out = run()
     results[label] = rate(n, time.perf_counter() - start)
+    cpu[label] = 1000 * (cpu_seconds() - start_cpu) / n
     return out
 
 
-def stage_rates(clip: Path, model_name: str, request: dict[str, str], every: int, tmp: Path) -> dict[str, float]:
+def stage_rates(clip: Path, model_name: str, request: dict[str, str], every: int, tmp: Path
+                ) -> tuple[dict[str, float], dict[str, float]]:
     info = probe(clip)
     model = load_model(model_name)
     options = EditOptions(progress=False, detect_every=every)
     r: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     n = info.frame_estimate
-    frames = timed("decode", lambda: list(read_frames(clip, info)), n, r)
+    frames = timed("decode", lambda: list(read_frames(clip, info)), n, r, cpu)
     detector = options.make_detector()
-    timed("detect (every frame)", lambda: list(detect_frames(frames, detector, 1)), n, r)
+    timed("detect (every frame)", lambda: list(detect_frames(frames, detector, 1)), n, r, cpu)
     if every > 1:
-        timed(f"detect (full every {every})", lambda: list(detect_frames(frames, detector, every)), n, r)
+        timed(f"detect (full every {every})", lambda: list(detect_frames(frames, detector, every)), n, r, cpu)
     tracked = timed("track + align", lambda: list(align_frames(FaceTracker(SmoothingConfig())(frames),
-                                                                  model.alignment, model.image_size)), n, r)
-    translator = Translator(model, request)
-    timed("translate", lambda: list(translate_frames(tracked, translator, options.batch_size)), n, r)
+                                                                  model.alignment, model.image_size)), n, r, cpu)
+    translator = options.make_translator(model, request)
+    with generator_threads():  # as edit_video runs it
+        translated = timed("translate", lambda: list(translate_frames(tracked, translator, options.batch_size)), n,
+                           r, cpu)
+    timed("smooth", lambda: list(smooth_changes(translated, options.smooth_output)), n, r, cpu)
 
     def encode():
         with VideoWriter(tmp / "enc.mp4", info, clip) as writer:
             for f in tracked:
                 writer.write(composite(f))
 
-    timed("composite + encode", encode, n, r)
-    return r
+    timed("composite + encode", encode, n, r, cpu)
+    return r, cpu
 
 
 def transcode_rate(clip: Path, n: int, tmp: Path) -> float:
@@ -129,11 +137,11 @@ def main() -> None:
         tmp = Path(tmp)
         print(f"start-up (new process, import to the first frame written): "
               f"{startup_seconds(args.clip, args.model, request, tmp):.2f} s", flush=True)
-        stages = stage_rates(args.clip, args.model, request, args.every, tmp)
+        stages, stage_cpu = stage_rates(args.clip, args.model, request, args.every, tmp)
         n = info.frame_estimate
         print(f"clip {args.clip.name}: {info.width}x{info.height}, {n} frames; model {args.model}")
         for label, fps in stages.items():
-            print(f"  {label:28} {fps:8.1f} fps")
+            print(f"  {label:28} {fps:8.1f} fps {stage_cpu[label]:6.1f} CPU ms a frame")
         transcode = transcode_rate(args.clip, n, tmp)
         print(f"  {'ffmpeg x264 transcode':28} {transcode:8.1f} fps")
         model = load_model(args.model)

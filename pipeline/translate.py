@@ -7,7 +7,9 @@ target does not flip from frame to frame.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -22,6 +24,21 @@ ESTIMATE_CROPS = 8  # crops of a track averaged for its attribute estimate
 # Changes under one grey level are dropped: an attention mask is never exactly 0, and without this every pixel of
 # the crop would move by a fraction of a level; with it, what the model left alone stays the source's exactly.
 CHANGE_FLOOR = 1.0
+
+
+@contextmanager
+def generator_threads(other_stages: int = 2) -> Iterator[None]:
+    """Torch's CPU threads for the generator while a video streams: the cores less ``other_stages`` (detection and
+    compositing run in threads of their own, decoding and encoding in ffmpeg), at least one. Torch's default, one
+    thread a core, has its threads spin for cores the other stages hold: on 2 cores the generator then burns
+    twice the CPU for the same frames (benchmarks/video.py). Restores the caller's setting afterwards."""
+    before = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(max(1, cores - other_stages))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -19,6 +19,7 @@ from .errors import InputError
 from .ffmpeg_tools import probe
 from .frames import VideoInfo
 from .stream import prefetch
+from .translate import generator_threads
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 SHORT_STREAM = 0.9  # fewer frames than this share of the announced count is worth a warning
@@ -57,7 +58,8 @@ def edit_video(source: Path, output: Path, model: StyleModel, request: dict[str,
     detector = options.make_detector() if model.alignment.kind == "face" else None
     stats = EditStats()
     start = time.perf_counter()
-    with atomic_output(output) as tmp, VideoWriter(tmp, info, source, options.crf, options.preset) as writer:
+    with (atomic_output(output) as tmp, VideoWriter(tmp, info, source, options.crf, options.preset) as writer,
+          generator_threads()):
         frames = prefetch(read_frames(source, info), 16, "decode")
         bar = tqdm(total=info.frame_estimate, unit="frame", desc=source.name, disable=not options.progress,
                    dynamic_ncols=True)
