@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -140,3 +142,13 @@ def test_edit_region_only_for_hair_alone_on_face_models():
     assert edit_region(face, 64, ["hair", "gender"]) is None
     assert edit_region(face, 64, ["gender"]) is None
     assert edit_region(Alignment("none"), 64, ["hair"]) is None
+
+
+def test_generator_threads_leave_cores_to_the_other_stages_and_restore():
+    from stylize.pipeline.translate import generator_threads
+
+    before = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0))
+    with generator_threads(other_stages=2):
+        assert torch.get_num_threads() == max(1, cores - 2)
+    assert torch.get_num_threads() == before
