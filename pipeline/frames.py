@@ -1,4 +1,5 @@
-"""The plain dataclasses that flow between stages: decode → detect → track → align → translate → composite → encode."""
+"""The plain dataclasses that flow between stages: decode → detect → track → align → translate → smooth → composite
+→ encode."""
 
 from __future__ import annotations
 
