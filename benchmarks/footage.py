@@ -22,6 +22,7 @@ import clips
 
 from stylize.models import bundled_for, load_model
 from stylize.pipeline.decode import read_frames
+from stylize.pipeline.detect import FaceDetector
 from stylize.pipeline.edit import EditOptions
 from stylize.pipeline.ffmpeg_tools import probe
 from stylize.pipeline.flicker import measure_flicker
@@ -57,7 +58,8 @@ def main() -> None:
             out = tmp / f"out{clip.suffix}"
             options = EditOptions(progress=False, detect_max_side=args.detect_size)
             report = edit_video(clip, out, model, request, options)
-            flicker = measure_flicker(clip, out)
+            regions = FaceDetector(max_side=args.detect_size)  # the measure finds faces as the edit did
+            flicker = measure_flicker(clip, out, regions)
             line = (f"{clip.name}: in {facts(clip)} | out {facts(out)} | {report.stats.faces} faces in "
                     f"{report.stats.frames_with_faces} frames, {report.stats.tracks} tracks | flicker "
                     f"{flicker.ratio:.2f}")
@@ -65,7 +67,7 @@ def main() -> None:
                 raw = tmp / f"raw{clip.suffix}"
                 edit_video(clip, raw, model, request, EditOptions(progress=False, smoothing=None, smooth_output=0,
                                                                   detect_max_side=args.detect_size))
-                line += f" (--no-smooth {measure_flicker(clip, raw).ratio:.2f})"
+                line += f" (--no-smooth {measure_flicker(clip, raw, regions).ratio:.2f})"
             print(f"{line} | edit {flicker.edit_strength:.1f}/255 | {report.fps:.1f} fps", flush=True)
 
 
