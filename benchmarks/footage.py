@@ -54,11 +54,11 @@ def main() -> None:
         if not sources:
             sources = [clips.collage(tmp / "people.mp4", shots=5, fps="30000/1001")]
         print(f"model {model.name} ({model.image_size} px), target {args.target}")
+        regions = FaceDetector(max_side=args.detect_size)  # the flicker measure finds faces as the edit did
         for clip in sources:
             out = tmp / f"out{clip.suffix}"
             options = EditOptions(progress=False, detect_max_side=args.detect_size)
             report = edit_video(clip, out, model, request, options)
-            regions = FaceDetector(max_side=args.detect_size)  # the measure finds faces as the edit did
             flicker = measure_flicker(clip, out, regions)
             line = (f"{clip.name}: in {facts(clip)} | out {facts(out)} | {report.stats.faces} faces in "
                     f"{report.stats.frames_with_faces} frames, {report.stats.tracks} tracks | flicker "

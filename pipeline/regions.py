@@ -18,6 +18,7 @@ import numpy as np
 from stylize.models.alignment import Alignment
 
 OUTSIDE_FACE_GROUPS = frozenset({"hair"})  # label groups whose edits belong outside the inner face
+MODES = ("auto", "everywhere")  # `--region`: auto applies the rule below, everywhere leaves the change as it is
 
 # The inner-face ellipse in units of the template: centred 0.4 of the way from the eyes' midpoint to the mouth's,
 # half-width 1.1 eye distances, half-height 1.05 eye-to-mouth distances (from the brows' top to below the lips),
@@ -40,10 +41,12 @@ def inner_face(alignment: Alignment, size: int) -> np.ndarray:
     return cv2.GaussianBlur(mask, (0, 0), SOFTNESS * eye_dist)
 
 
-def edit_region(alignment: Alignment, size: int, groups: Iterable[str]) -> np.ndarray | None:
+def edit_region(alignment: Alignment, size: int, groups: Iterable[str], mode: str = "auto") -> np.ndarray | None:
     """S×S×1 float32 weights for the model's change when only ``groups`` are asked, or None when the change may
-    act everywhere (any group other than hair asked, or a model without face alignment)."""
+    act everywhere (mode "everywhere", any group other than hair asked, or a model without face alignment)."""
+    if mode not in MODES:
+        raise ValueError(f"region must be one of {', '.join(MODES)}")
     groups = set(groups)
-    if alignment.kind != "face" or not groups or not groups <= OUTSIDE_FACE_GROUPS:
+    if mode == "everywhere" or alignment.kind != "face" or not groups or not groups <= OUTSIDE_FACE_GROUPS:
         return None
     return (1.0 - inner_face(alignment, size))[..., None]

@@ -19,7 +19,6 @@ from stylize.models.modelfile import StyleModel
 from .frames import Frame
 from .regions import edit_region
 
-REGIONS = ("auto", "everywhere")
 ESTIMATE_CROPS = 8  # crops of a track averaged for its attribute estimate
 # Changes under one grey level are dropped: an attention mask is never exactly 0, and without this every pixel of
 # the crop would move by a fraction of a level; with it, what the model left alone stays the source's exactly.
@@ -30,8 +29,8 @@ CHANGE_FLOOR = 1.0
 def generator_threads(other_stages: int = 2) -> Iterator[None]:
     """Torch's CPU threads for the generator while a video streams: the cores less ``other_stages`` (detection and
     compositing run in threads of their own, decoding and encoding in ffmpeg), at least one. Torch's default, one
-    thread a core, has its threads spin for cores the other stages hold: on 2 cores the generator then burns
-    twice the CPU for the same frames (benchmarks/video.py). Restores the caller's setting afterwards."""
+    thread a core, has its threads spin for cores the other stages hold: on 2 cores the generator then burned up
+    to 1.9x the CPU for the same frames (benchmarks/video.py). Restores the caller's setting afterwards."""
     before = torch.get_num_threads()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(max(1, cores - other_stages))
@@ -57,10 +56,8 @@ class Translator:
                  apply: str | None = None, region: str = "auto") -> None:
         self.device = pick_device(device)
         self.keep_detail = (apply or model.apply) == "change"  # see composite.py
-        if region not in REGIONS:
-            raise ValueError(f"region must be one of {', '.join(REGIONS)}")
         # where the change may act (regions.py): "auto" keeps hair edits out of the inner face
-        self.region = edit_region(model.alignment, model.image_size, request) if region == "auto" else None
+        self.region = edit_region(model.alignment, model.image_size, request, region)
         self.half = self.device.type == "cuda"
         self.model = model.to(self.device, torch.float16 if self.half else torch.float32)
         if self.half:

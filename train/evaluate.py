@@ -178,6 +178,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     identity = IdentityJudge() if face_model else None
     keep_detail = model.apply == "change"
     loader = SampleLoader(spec.alignment, size)
+    # where each group's edit may act, as `stylize --region` applies it (regions.py)
+    weights = {g.name: edit_region(model.alignment, size, [g.name], region) for g in schema.groups}
 
     def judged(sample: LoadedSample, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         crops = np.stack([warp_to_crop(im, sample.transform, size) for im in images])
@@ -209,9 +211,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         changes = (fake.float() + 1) * 127.5 - torch.from_numpy(sample.crop).permute(2, 0, 1).float()
         changes = changes.permute(0, 2, 3, 1).numpy()
         for change, e in zip(changes, edits, strict=True):
-            weights = edit_region(model.alignment, size, [e.group]) if region == "auto" else None
-            if weights is not None:
-                change *= weights
+            if weights[e.group] is not None:
+                change *= weights[e.group]
         edited = [apply_edit(sample, ch, keep_detail, face_model) for ch in changes]
         (before, *after), crops = judged(sample, [sample.image, *edited])
         seen = schema.decode(before, s.set_index)
