@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from stylize.train.augment import parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.trainer import ADV_LOSSES, ARCHS, RECIPES, TrainConfig
 
@@ -21,6 +22,8 @@ _HELP = {
     "lambda_r1": "Weight of the R1 penalty (nsgan).",
     "lambda_mask": "Weight of the attention mask's mean (masked): higher keeps more of the input.",
     "lambda_tv": "Weight of the attention mask's total variation (masked): higher makes it smoother.",
+    "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
+               "comma-separated; keeps D's classifier from resting on one small region that G then paints.",
     "ema": "Decay of the moving average of G's weights that is exported (0: export G itself).",
     "max_seconds": "Stop after this many seconds of training (wall clock, summed over resumes; 0: no limit).",
     "max_cpu_seconds": "Stop after this many CPU seconds of training (all threads, summed over resumes; 0: no "
@@ -85,6 +88,10 @@ def run_training(describe):
         if not 0 <= cfg.num_iters_decay <= cfg.num_iters:
             raise click.BadParameter(f"{cfg.num_iters_decay} must lie between 0 and --num-iters ({cfg.num_iters})",
                                      param_hint="--num-iters-decay")
+        try:
+            parse_policy(cfg.augment)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--augment") from None
         name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
         from stylize.train.datasets import build_dataset
         from stylize.train.trainer import Trainer

@@ -224,3 +224,34 @@ def test_the_moving_average_warms_up_so_short_runs_do_not_export_their_random_st
     assert decay[0] == 0.1 and decay[1] < 0.95 and decay[-1] == 0.999
     share_of_start = np.prod([Trainer.ema_decay(SimpleNamespace(cfg=TrainConfig(), step=t)) for t in range(1000)])
     assert share_of_start < 1e-3  # 0.999 ** 1000 would be 0.37
+
+
+def test_augmentation_shifts_and_blanks_each_image_and_lets_gradients_through():
+    from stylize.train.augment import cutout, parse_policy, translate
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(6, 3, 32, 32)
+    x[:, :, 16, 16] = 1.0  # one bright pixel per image, to follow
+    moved = translate(x, gen)
+    spots = [divmod(int(m[0].argmax()), 32) for m in moved]
+    assert all(abs(r - 16) <= 4 and abs(c - 16) <= 4 for r, c in spots)  # at most 1/8 of the side
+    assert len(set(spots)) > 1 and moved.sum() == x.sum()  # each image its own shift; nothing wraps round
+
+    ones = torch.ones(64, 3, 32, 32, requires_grad=True)
+    cut = cutout(ones, gen)
+    blanked = (cut[:, 0] == 0).sum((1, 2))
+    assert blanked.max() == 16 * 16 and blanked.min() > 0  # a half-side square, clipped at the border
+    cut.sum().backward()
+    assert torch.equal(ones.grad, (cut != 0).float())  # gradient flows to every pixel D still sees
+    assert parse_policy("translation, cutout") == ("translation", "cutout") and parse_policy("") == ()
+
+
+@pytest.mark.parametrize("recipe", ["budget", "paper"])
+def test_a_run_with_augmented_discriminator_inputs_trains_and_records_it(recipe, tmp_path):
+    data = standins.make_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["folder", "--data", data, "--recipe", recipe, "--augment", "translation,cutout"], run, 3)
+    model = load_model(run / "model.safetensors")
+    assert model.provenance["steps"] == 3 and model.provenance["recipe"]["augment"] == "translation,cutout"
+    r = CliRunner().invoke(main, ["folder", "--data", str(data), "--run", str(tmp_path / "bad"), "--augment", "flip"])
+    assert r.exit_code == 2 and "--augment" in r.output and "Traceback" not in r.output, r.output

@@ -30,6 +30,7 @@ from stylize.models.architectures import build_generator
 from stylize.models.modelfile import save_model
 from stylize.models.stargan import Discriminator
 
+from .augment import augment, parse_policy
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
 from .losses import (
     classification_loss,
@@ -62,6 +63,7 @@ class TrainConfig:
     lambda_r1: float = 1.0
     lambda_mask: float = 0.05
     lambda_tv: float = 0.5
+    augment: str = ""
     ema: float = 0.999
     batch_size: int = 16
     num_iters: int = 200_000
@@ -147,6 +149,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.g_train, self.d_train = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
         self.rng = torch.Generator().manual_seed(config.seed * 1000 + self.rank)
+        self.policy = parse_policy(config.augment)
         self.step = 0
         self.elapsed = 0.0
         self.cpu_seconds = 0.0
@@ -249,16 +252,19 @@ class Trainer:
 
         with self.autocast():
             x_in = x_real.detach().requires_grad_(True) if r1 else x_real
-            real_src, out_cls = self.d_train(x_in)
+            real_seen = self.seen(x_in)
+            real_src, out_cls = self.d_train(real_seen)
             d_cls = classification_loss(out_cls.float(), cls_org, schema, set_index)
             with torch.no_grad():
                 x_fake = self.g_train(x_real, c_trg)
-            fake_src, _ = self.d_train(x_fake.detach())
+            fake_seen = self.seen(x_fake.detach())
+            fake_src, _ = self.d_train(fake_seen)
             d_adv = discriminator_adversarial(real_src.float(), fake_src.float(), cfg.adv_loss)
             if r1:
                 d_reg = cfg.lambda_r1 * r1_penalty(real_src, x_in)
             else:
-                d_reg = cfg.lambda_gp * gradient_penalty(self.d_train, x_real, x_fake.detach().to(x_real.dtype))
+                d_reg = cfg.lambda_gp * gradient_penalty(self.d_train, real_seen.detach(),
+                                                         fake_seen.to(x_real.dtype))
             d_loss = d_adv + cfg.lambda_cls * d_cls + d_reg
         self.d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -268,7 +274,7 @@ class Trainer:
         if (self.step + 1) % cfg.n_critic == 0:
             with self.autocast():
                 x_fake, mask_fake = self.generate(x_real, c_trg)
-                out_src, out_cls = self.d_train(x_fake)
+                out_src, out_cls = self.d_train(self.seen(x_fake))
                 g_adv = generator_adversarial(out_src.float(), cfg.adv_loss)
                 g_cls = classification_loss(out_cls.float(), cls_trg, schema, set_index)
                 x_rec, mask_rec = self.generate(x_fake, c_org)
@@ -284,6 +290,10 @@ class Trainer:
             self.update_ema()
             log.update(G_adv=g_adv.item(), G_rec=g_rec.item(), G_cls=g_cls.item())
         return log
+
+    def seen(self, x: torch.Tensor) -> torch.Tensor:
+        """What D is shown of ``x``: ``--augment``'s shifted and blanked copy (differentiable), or ``x``."""
+        return augment(x, self.policy, self.rng) if self.policy else x
 
     def ema_decay(self) -> float:
         """β for this step: ``--ema`` (StarGAN v2's 0.999), warmed up as (1 + t) / (10 + t) while that is smaller.
