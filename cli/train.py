@@ -63,7 +63,8 @@ def trainer_options(f):
             f = click.option(name, type=kind, default=fld.default, show_default=True, help=_HELP.get(fld.name, ""))(f)
     f = click.option("--recipe", type=click.Choice(list(RECIPES)), default="budget", show_default=True,
                      help="Defaults for the options not given: budget (masked generator, nsgan + R1, one critic "
-                          "step, EMA) or paper (StarGAN's Table 1, WGAN-GP, five critic steps, lr decay).")(f)
+                          "step, EMA), paper (StarGAN's Table 1, WGAN-GP, five critic steps, lr decay) or hybrid "
+                          "(budget's generator and EMA, the paper's critic: the bundled celeba model's).")(f)
     f = click.option("--run", "--run-dir", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                      help="Run folder: checkpoint, samples, losses.csv, model.safetensors. Reusing it resumes.")(f)
     f = click.option("--until", type=int, default=None, help="Stop at this iteration (resume later).")(f)
@@ -131,8 +132,9 @@ def main() -> None:
 
     Each dataset subcommand reads one published layout, aligns faces with the same aligner and template that
     `stylize video` uses (non-face sets are used whole), and trains with the budget recipe (`--recipe paper`:
-    StarGAN as published). A run folder is resumable: rerun the same command to continue; Ctrl-C saves a
-    checkpoint. The run's model.safetensors works directly with `stylize video --model`.
+    StarGAN as published; `--recipe hybrid`: the budget generator with the paper's critic). A run folder is
+    resumable: rerun the same command to continue; Ctrl-C saves a checkpoint. The run's model.safetensors works
+    directly with `stylize video --model`.
     """
 
 
