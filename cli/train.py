@@ -220,8 +220,11 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
                    "told apart by their structure.")
 @click.option("--region", type=click.Choice(["auto", "everywhere"]), default="auto", show_default=True,
               help="Where the edits may act, as `stylize --region`: auto keeps hair edits out of the inner face.")
+@click.option("--judge-augment", default="translation,cutout", show_default=True,
+              help="How the judge's training faces are augmented (as --augment; '' for none): a judge trained on "
+                   "shifted, partly blanked faces is not swayed by a coloured patch on the eyes.")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
-             grid: Path | None, structure_only: bool, region: str) -> None:
+             grid: Path | None, structure_only: bool, region: str, judge_augment: str) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
     the target value, how often it still sees the values that were not asked (gender and age when hair was), how
@@ -233,6 +236,10 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
     from stylize.train.datasets import build_dataset
     from stylize.train.evaluate import evaluate
 
+    try:
+        policy = parse_policy(judge_augment)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--judge-augment") from None
     model_path = target / "model.safetensors" if target.is_dir() else target
     try:
         model = load_model(model_path)
@@ -250,7 +257,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         spec = build_dataset(source["dataset"], **args)
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)), grid=grid,
-                          structure_only=structure_only, region=region)
+                          structure_only=structure_only, region=region, judge_augment=policy)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))

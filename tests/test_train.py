@@ -162,6 +162,12 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     assert set(result["others_kept"]) <= {"hair when gender asked", "gender when hair asked"}
     assert 0 <= result["same_person"] <= 1 and result["identity_distance_mean"] >= 0
     assert result["applied"] == "change at full resolution"
+    # the judge learns from shifted, partly blanked faces by default; each judge is cached under its own name
+    assert result["judge_augment"] == "translation,cutout"
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--judge-augment", ""])
+    assert r.exit_code == 0 and json.loads((run / "eval.json").read_text())["judge_augment"] == "none", r.output
+    judges = sorted(p.name.split("-20-0-")[1] for p in (run / "cache").glob("judge-*"))
+    assert judges == ["rgb-translation-cutout.pt", "rgb.pt"]
 
 
 @pytest.mark.parametrize("recipe, arch, adv_loss", [("budget", MaskedGenerator, "nsgan"),

@@ -34,6 +34,7 @@ from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
 from stylize.pipeline.regions import edit_region
 
+from .augment import augment
 from .datasets.base import Crops, DatasetSpec, LoadedSample, SampleLoader, batches, prepare_crops, to_tensor
 from .losses import classification_loss
 
@@ -66,13 +67,17 @@ class DomainClassifier(nn.Module):
 
 
 def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool = True,
-                     gray: bool = False) -> DomainClassifier:
+                     gray: bool = False, policy: tuple[str, ...] = ()) -> DomainClassifier:
+    """``policy``: augment the training faces as ``--augment`` augments D's inputs (shifted, part blanked), so
+    that the judge, like such a D, cannot rest on one small region, and a coloured patch there does not sway it."""
     torch.manual_seed(seed)
     clf = DomainClassifier(schema.cls_dim, gray)
     opt = torch.optim.Adam(clf.parameters(), 1e-3)
-    stream = batches(crops, 32, torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+    stream = batches(crops, 32, gen)
     for _ in tqdm(range(steps), desc="judge classifier", unit="it", disable=not progress, leave=False):
         x, y, set_index = next(stream)
+        x = augment(x, policy, gen)
         loss = classification_loss(clf(x), y[:, :schema.cls_dim], schema, set_index)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -81,17 +86,18 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
 
 
 def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool,
-                 gray: bool) -> DomainClassifier:
+                 gray: bool, policy: tuple[str, ...] = ()) -> DomainClassifier:
     """The judge for these training crops and settings, trained once and kept in the crop cache, so that models
     compared on one dataset (e.g. two recipes) are judged by the very same classifier."""
-    key = f"judge-{len(train.labels)}x{train.images.shape[1]}-{steps}-{seed}-{'gray' if gray else 'rgb'}.pt"
+    key = (f"judge-{len(train.labels)}x{train.images.shape[1]}-{steps}-{seed}-{'gray' if gray else 'rgb'}"
+           f"{''.join('-' + p for p in policy)}.pt")
     path = cache_dir / key
     if path.exists():
         judge = DomainClassifier(schema.cls_dim, gray)
         judge.load_state_dict(torch.load(path, weights_only=True))
         return judge.eval()
     with torch.enable_grad():
-        judge = train_classifier(train, schema, steps, seed, progress, gray)
+        judge = train_classifier(train, schema, steps, seed, progress, gray, policy)
     torch.save(judge.state_dict(), path.with_suffix(".part"))
     path.with_suffix(".part").replace(path)
     return judge
@@ -162,17 +168,17 @@ def rate(values: list[float]) -> float:
 @torch.no_grad()
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
              limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None,
-             structure_only: bool = False, region: str = "auto") -> dict:
+             structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = ()) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
-    out of the inner face, pipeline/regions.py)."""
+    out of the inner face, pipeline/regions.py); ``judge_augment``: the judge's training augmentation."""
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
     size = model.image_size
     train = prepare_crops(spec.train, spec.alignment, size, cache_dir, "aligning train")
-    judge = cached_judge(cache_dir, train, schema, classifier_steps, seed, progress, structure_only)
+    judge = cached_judge(cache_dir, train, schema, classifier_steps, seed, progress, structure_only, judge_augment)
     G = model.generator.eval()
     face_model = spec.alignment.kind == "face"
     identity = IdentityJudge() if face_model else None
@@ -256,6 +262,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "judge_accuracy_on_real_test": {k: rate(v) for k, v in sorted(real_hits.items())},
         "judge_steps": classifier_steps,
         "judge_sees": "greyscale (structure only)" if structure_only else "colour",
+        "judge_augment": ",".join(judge_augment) or "none",
         "region": region,
     }
 
