@@ -3,8 +3,9 @@
 Every held-out image is edited to every other value of each of its groups *the way the tool edits*: the change is
 pasted onto the full-resolution image (``pipeline/composite.py``), and the face is cut out again for judging.
 
-- target reached: an independent classifier, trained here on the *real* training images only, judges whether the
-  edited face shows the asked value (the paper's classification-based evaluation);
+- target reached: an independent classifier, trained here on the *real* training images only (shifted and partly
+  blanked by default, so that a coloured patch cannot sway it), judges whether the edited face shows the asked
+  value (the paper's classification-based evaluation);
 - others kept: the same classifier's reading of every group that was *not* asked (``gender when hair asked``),
   compared with its reading of the unedited face;
 - same person: dlib's face descriptor (``dlib_face_recognition_resnet_model_v1``) distance between the unedited
@@ -34,7 +35,7 @@ from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
 from stylize.pipeline.regions import edit_region
 
-from .augment import augment
+from .augment import POLICIES, augment
 from .datasets.base import Crops, DatasetSpec, LoadedSample, SampleLoader, batches, prepare_crops, to_tensor
 from .losses import classification_loss
 
@@ -168,7 +169,7 @@ def rate(values: list[float]) -> float:
 @torch.no_grad()
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
              limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None,
-             structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = ()) -> dict:
+             structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
