@@ -79,7 +79,6 @@ class PhotoWorker:
     def __init__(self, data: bytes, request: dict[str, str], options: EditOptions, only_faces: bool) -> None:
         import torch
 
-
         torch.set_num_threads(1)
         model = load_shipped_model(data, "cpu")
         self.translator = options.make_translator(model, request)

@@ -295,7 +295,7 @@ class Trainer:
 
     def seen(self, x: torch.Tensor) -> torch.Tensor:
         """What D is shown of ``x``: ``--augment``'s shifted and blanked copy (differentiable), or ``x``."""
-        return augment(x, self.policy, self.rng) if self.policy else x
+        return augment(x, self.policy, self.rng)
 
     def ema_decay(self) -> float:
         """β for this step: ``--ema`` (StarGAN v2's 0.999), warmed up as (1 + t) / (10 + t) while that is smaller.
