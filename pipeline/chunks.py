@@ -100,7 +100,7 @@ def edit_chunk(source: Path, info: VideoInfo, chunk: Chunk, piece: Path, model: 
     detector = options.make_detector() if model.alignment.kind == "face" else None
     silent = replace(info, has_audio=False, start=0.0)
     kept = faces = 0
-    with VideoWriter(piece, silent, source, options.crf, options.preset) as writer:
+    with VideoWriter(piece, silent, source, options.crf, options.preset, options.x264_params) as writer:
         edited = edit_frames(read_range(source, info, chunk.first, chunk.last), translator, detector, options,
                              stats, video=True)
         try:

@@ -13,6 +13,7 @@ from stylize.models.modelfile import StyleModel
 from .align import align_frames
 from .composite import composite
 from .detect import FaceDetector, detect_frames
+from .encode import X264_PARAMS
 from .frames import Frame
 from .smooth import smooth_changes
 from .stream import prefetch
@@ -37,6 +38,7 @@ class EditOptions:
     region: str = "auto"  # where the change may act: "auto" keeps hair edits out of the inner face (regions.py)
     crf: int = 18
     preset: str = "veryfast"
+    x264_params: str = X264_PARAMS  # over the preset; "" for the preset's own settings
     progress: bool = True
 
     def make_translator(self, model: StyleModel, request: dict[str, str]) -> Translator:

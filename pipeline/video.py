@@ -58,7 +58,8 @@ def edit_video(source: Path, output: Path, model: StyleModel, request: dict[str,
     detector = options.make_detector() if model.alignment.kind == "face" else None
     stats = EditStats()
     start = time.perf_counter()
-    with (atomic_output(output) as tmp, VideoWriter(tmp, info, source, options.crf, options.preset) as writer,
+    with (atomic_output(output) as tmp, VideoWriter(tmp, info, source, options.crf, options.preset,
+                                                 options.x264_params) as writer,
           generator_threads()):
         frames = prefetch(read_frames(source, info), 16, "decode")
         bar = tqdm(total=info.frame_estimate, unit="frame", desc=source.name, disable=not options.progress,

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from stylize.cli.main import main
 from stylize.pipeline import encode
 from stylize.pipeline.ffmpeg_tools import ffmpeg_exe, probe
+from stylize.pipeline.frames import VideoInfo
 
 from .conftest import read_all_frames, render_frames, write_clip
 
@@ -40,6 +41,19 @@ def test_video_keeps_frames_fps_size_audio_and_edits_faces(clip, model_file, tmp
     assert diff[100:160, 60:160].mean() > 20
     assert diff[:, 290:].mean() < 2.0
     assert "1 tracks" in r.output
+
+
+@pytest.mark.parametrize(("params", "subme"), [(None, b"subme=4"), ("", b"subme=2"), ("subme=7", b"subme=7")])
+def test_x264_params_reach_the_encoder_over_the_preset(params, subme, tmp_path):
+    # x264 writes the settings it ran with into the stream: the default must be the finer sub-pixel search
+    # (less shimmer), "" must leave veryfast's own
+    info = VideoInfo(width=64, height=48, fps=Fraction(25), duration=0.2)
+    out = tmp_path / "x.mp4"
+    extra = {} if params is None else {"x264_params": params}
+    with encode.VideoWriter(out, info, out, **extra) as writer:
+        for i in range(5):
+            writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    assert subme in out.read_bytes()
 
 
 def test_video_without_audio_and_with_odd_size(model_file, tmp_path):
