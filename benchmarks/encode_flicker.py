@@ -1,8 +1,9 @@
 """Flicker the encoder alone adds: each real clip decoded and re-encoded by the tool's own writer, no edit.
 
 Prints per clip and x264 setting the face-region warping-error ratio output/source (stylize/pipeline/flicker.py;
-1.00 = nothing added), PSNR against the decoded source, file size and the encoder's CPU seconds. It is the floor
-under every `stylize video` flicker figure: whatever the edit does, the re-encode comes on top.
+1.00 = nothing added), PSNR against the decoded source, file size and ffmpeg's CPU seconds (encoder and
+decoder). It is the floor under every `stylize video` flicker figure: whatever the edit does, the re-encode comes
+on top.
 
     python benchmarks/encode_flicker.py [--params subme=4 ''] [--clip ../shared/footage/talking-head-1.mp4]
 """

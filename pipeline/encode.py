@@ -19,8 +19,8 @@ WEBM_AUDIO = {"opus", "vorbis"}  # WebM allows only these; anything else becomes
 # x264's CRF mapped onto libvpx-vp9's 0–63 scale (x264 18 ≈ VP9 31, both "visually lossless" presets' defaults)
 VP9_CRF_OFFSET = 13
 # Applied over the preset. veryfast refines motion vectors to sub-pixel precision only coarsely (subme 2); at 4 the
-# re-encoded face regions shimmer less from frame to frame (README, "Where the flicker comes from") for about 30%
-# more encoder time, which runs beside the other stages.
+# re-encoded face regions shimmer less from frame to frame (README, "The encoder's share";
+# benchmarks/encode_flicker.py) for about a quarter more encoder time, in ffmpeg's process beside the other stages.
 X264_PARAMS = "subme=4"
 
 
