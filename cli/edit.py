@@ -35,6 +35,18 @@ class TargetCommand(click.Command):
                 formatter.write_dl(rows)
 
 
+def x264_params_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """ffmpeg only logs an option x264 rejects and encodes without it: a typo is caught here instead."""
+    if value != param.default:
+        from stylize.pipeline.encode import check_x264_params
+
+        try:
+            check_x264_params(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
 def parse_targets(args: list[str]) -> dict[str, str]:
     """``['--hair', 'blond', '--gender=male']`` → ``{'hair': 'blond', 'gender': 'male'}``."""
     targets: dict[str, str] = {}
@@ -94,7 +106,7 @@ def common_options(f):
 @click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
               help="x264 quality: lower is better and larger; 18 is visually lossless for most footage.")
 @click.option("--preset", default="veryfast", show_default=True, help="x264 speed/size preset.")
-@click.option("--x264-params", default="subme=4", show_default=True, metavar="K=V:K=V",
+@click.option("--x264-params", default="subme=4", show_default=True, metavar="K=V:K=V", callback=x264_params_option,
               help="x264 options over the preset (ffmpeg's -x264-params). The default's finer sub-pixel motion "
                    "search makes the re-encoded faces shimmer less; '' keeps the preset's own settings.")
 @click.option("--detect-size", type=click.IntRange(160, 8192), default=640, show_default=True,
