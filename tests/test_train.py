@@ -170,6 +170,19 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     assert judges == ["rgb-translation-cutout.pt", "rgb.pt"]
 
 
+def test_models_of_other_attribute_sets_sharing_a_crop_cache_get_judges_of_their_own(tmp_path):
+    # the same images under two attribute sets: the same count of crops, judges of different shapes (and meanings)
+    data = standins.make_celeba(tmp_path / "data")
+    cache = tmp_path / "cache"
+    for attrs in ("Black_Hair,Blond_Hair,Male", "Black_Hair,Blond_Hair"):
+        run = tmp_path / attrs.replace(",", "-")
+        train(["celeba", "--data", data, "--attrs", attrs], run, 2)
+        r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--cache", str(cache)])
+        assert r.exit_code == 0, r.output
+        assert json.loads((run / "eval.json").read_text())["judge_accuracy_on_real_test"].keys() <= {"hair", "gender"}
+    assert len(list(cache.glob("judge-*.pt"))) == 2
+
+
 @pytest.mark.parametrize("recipe, arch, adv_loss", [("budget", MaskedGenerator, "nsgan"),
                                               ("paper", Generator, "wgan-gp"), ("hybrid", MaskedGenerator, "wgan-gp")])
 def test_recipes_pick_their_generator_and_a_cpu_budget_stops_training(recipe, arch, adv_loss, tmp_path):

@@ -17,6 +17,8 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,9 +91,13 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
 def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool,
                  gray: bool, policy: tuple[str, ...] = ()) -> DomainClassifier:
     """The judge for these training crops and settings, trained once and kept in the crop cache, so that models
-    compared on one dataset (e.g. two recipes) are judged by the very same classifier."""
-    key = (f"judge-{len(train.labels)}x{train.images.shape[1]}-{steps}-{seed}-{'gray' if gray else 'rgb'}"
-           f"{''.join('-' + p for p in policy)}.pt")
+    compared on one dataset (e.g. two recipes) are judged by the very same classifier. Its name carries a digest
+    of the labels and the schema: one cache can serve several attribute sets of the same images (hair only, hair
+    + gender + age), and each must get a judge of its own."""
+    digest = hashlib.sha256(np.ascontiguousarray(train.labels).tobytes())
+    digest.update(json.dumps(schema.to_json()).encode())
+    key = (f"judge-{len(train.labels)}x{train.images.shape[1]}-{digest.hexdigest()[:12]}-{steps}-{seed}-"
+           f"{'gray' if gray else 'rgb'}{''.join('-' + p for p in policy)}.pt")
     path = cache_dir / key
     if path.exists():
         judge = DomainClassifier(schema.cls_dim, gray)
