@@ -23,7 +23,6 @@ from stylize.models.modelfile import StyleModel
 from .atomic import atomic_output, check_output_path
 from .decode import read_frames
 from .edit import EditOptions, EditStats, edit_frames
-from .encode import VideoWriter
 from .errors import InputError
 from .ffmpeg_tools import ffmpeg_exe, probe
 from .frames import Frame, VideoInfo
@@ -100,7 +99,7 @@ def edit_chunk(source: Path, info: VideoInfo, chunk: Chunk, piece: Path, model: 
     detector = options.make_detector() if model.alignment.kind == "face" else None
     silent = replace(info, has_audio=False, start=0.0)
     kept = faces = 0
-    with VideoWriter(piece, silent, source, options.crf, options.preset, options.x264_params) as writer:
+    with options.make_writer(piece, silent, source) as writer:
         edited = edit_frames(read_range(source, info, chunk.first, chunk.last), translator, detector, options,
                              stats, video=True)
         try:

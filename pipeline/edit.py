@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -13,8 +14,8 @@ from stylize.models.modelfile import StyleModel
 from .align import align_frames
 from .composite import composite
 from .detect import FaceDetector, detect_frames
-from .encode import X264_PARAMS
-from .frames import Frame
+from .encode import X264_PARAMS, VideoWriter
+from .frames import Frame, VideoInfo
 from .smooth import smooth_changes
 from .stream import prefetch
 from .track import FaceTracker, SmoothingConfig
@@ -46,6 +47,9 @@ class EditOptions:
 
     def make_detector(self) -> FaceDetector:
         return FaceDetector(self.detector, self.upsample, self.detect_max_side, self.min_face)
+
+    def make_writer(self, path: Path, info: VideoInfo, source: Path) -> VideoWriter:
+        return VideoWriter(path, info, source, self.crf, self.preset, self.x264_params)
 
 
 @dataclass

@@ -14,7 +14,6 @@ from stylize.models.modelfile import StyleModel
 from .atomic import atomic_output, check_output_path
 from .decode import read_frames
 from .edit import EditOptions, EditStats, edit_frames
-from .encode import VideoWriter
 from .errors import InputError
 from .ffmpeg_tools import probe
 from .frames import VideoInfo
@@ -58,9 +57,7 @@ def edit_video(source: Path, output: Path, model: StyleModel, request: dict[str,
     detector = options.make_detector() if model.alignment.kind == "face" else None
     stats = EditStats()
     start = time.perf_counter()
-    with (atomic_output(output) as tmp, VideoWriter(tmp, info, source, options.crf, options.preset,
-                                                 options.x264_params) as writer,
-          generator_threads()):
+    with atomic_output(output) as tmp, options.make_writer(tmp, info, source) as writer, generator_threads():
         frames = prefetch(read_frames(source, info), 16, "decode")
         bar = tqdm(total=info.frame_estimate, unit="frame", desc=source.name, disable=not options.progress,
                    dynamic_ncols=True)
