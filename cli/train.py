@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from stylize.train.augment import parse_policy
+from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.trainer import ADV_LOSSES, ARCHS, RECIPES, TrainConfig
 
@@ -73,6 +73,14 @@ def trainer_options(f):
     return f
 
 
+def usage_policy(text: str, option: str) -> tuple[str, ...]:
+    """An augmentation policy (``--augment``, ``--judge-augment``), or a usage error naming the option."""
+    try:
+        return parse_policy(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=option) from None
+
+
 def run_training(describe):
     """Wraps a subcommand that returns (dataset module name, its arguments): builds it and trains on it."""
 
@@ -89,10 +97,7 @@ def run_training(describe):
         if not 0 <= cfg.num_iters_decay <= cfg.num_iters:
             raise click.BadParameter(f"{cfg.num_iters_decay} must lie between 0 and --num-iters ({cfg.num_iters})",
                                      param_hint="--num-iters-decay")
-        try:
-            parse_policy(cfg.augment)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--augment") from None
+        usage_policy(cfg.augment, "--augment")
         name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
         from stylize.train.datasets import build_dataset
         from stylize.train.trainer import Trainer
@@ -220,7 +225,7 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
                    "told apart by their structure.")
 @click.option("--region", type=click.Choice(["auto", "everywhere"]), default="auto", show_default=True,
               help="Where the edits may act, as `stylize --region`: auto keeps hair edits out of the inner face.")
-@click.option("--judge-augment", default="translation,cutout", show_default=True,
+@click.option("--judge-augment", default=",".join(POLICIES), show_default=True,
               help="How the judge's training faces are augmented (as --augment; '' for none): a judge trained on "
                    "shifted, partly blanked faces is not swayed by a coloured patch on the eyes.")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
@@ -236,10 +241,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
     from stylize.train.datasets import build_dataset
     from stylize.train.evaluate import evaluate
 
-    try:
-        policy = parse_policy(judge_augment)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--judge-augment") from None
+    policy = usage_policy(judge_augment, "--judge-augment")
     model_path = target / "model.safetensors" if target.is_dir() else target
     try:
         model = load_model(model_path)
