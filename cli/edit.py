@@ -160,7 +160,10 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
     if report.short:
         click.echo(f"Warning: {source}: {report.short}", err=True)
     if model.alignment.kind == "face" and s.faces == 0:
-        click.echo(f"Warning: no faces found in {source}; the output is the video unchanged", err=True)
+        side = max(report.info.width, report.info.height)
+        hint = (f" (faces were looked for on a copy {detect_size} px on its longest side: for small faces in this "
+                f"{side} px frame try --detect-size {side})") if side > detect_size else ""
+        click.echo(f"Warning: no faces found in {source}{hint}; the output is the video unchanged", err=True)
     click.echo(f"wrote {output}: {s.frames} frames, {s.frames_with_faces} with faces, {s.tracks} tracks, "
                f"{report.fps:.1f} fps", err=True)
 

@@ -89,8 +89,17 @@ def test_no_faces_gives_valid_copy_and_warning(model_file, tmp_path):
     out = tmp_path / "out.mp4"
     r = run("video", clip, "-m", model_file, "--hair", "blond", "-o", out, "--no-progress")
     assert r.exit_code == 0
-    assert "no faces found" in r.output
+    assert "no faces found" in r.output and "--detect-size" not in r.output  # searched at full size: no hint
     assert len(read_all_frames(out)) == 8 and probe(out).has_audio
+
+
+def test_no_faces_on_a_reduced_copy_points_at_detect_size(model_file, tmp_path):
+    from .conftest import background
+
+    clip = write_clip(tmp_path / "wide.mp4", [background(240, 320, 0)] * 4)
+    r = run("video", clip, "-m", model_file, "--hair", "blond", "-o", tmp_path / "out.mp4", "--no-progress",
+            "--detect-size", "160")
+    assert r.exit_code == 0 and "try --detect-size 320" in r.output
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "bad_value", "bad_group", "no_folder",
