@@ -66,6 +66,13 @@ class StyleModel:
         _, logits = d(faces.to(device=p.device, dtype=p.dtype))
         return logits.float().mean(0).cpu().numpy()
 
+    def measured_rates(self, request: dict[str, str]) -> dict[str, float]:
+        """For each asked ``group=value``, how often `stylize-train eval` judged the edit reached on held-out
+        faces, as recorded in the file (absent when the file carries no eval or none for that value)."""
+        per_target = (self.provenance.get("eval") or {}).get("per_target", {})
+        keys = (f"{group}={value}" for group, value in request.items())
+        return {k: float(per_target[k]) for k in keys if k in per_target}
+
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> StyleModel:
         self.generator.to(device=device, dtype=dtype).eval()
         if self.discriminator is not None:

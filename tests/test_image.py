@@ -110,3 +110,20 @@ def test_real_process_exits_cleanly_on_bad_target(model_file, tmp_path):
     r = subprocess.run([sys.executable, "-m", "stylize.cli.main", "image", str(src), "-m", str(model_file),
                         "--hair", "green", "-o", str(tmp_path / "o.png")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == "Error: unknown hair 'green'; choose from black, blond"
+
+
+def test_a_target_the_models_eval_says_it_rarely_reaches_is_warned_about(model_file, tmp_path):
+    import shutil
+
+    from stylize.models.modelfile import update_provenance
+
+    weak = shutil.copy(model_file, tmp_path / "weak.safetensors")
+    update_provenance(weak, eval={"per_target": {"hair=blond": 0.06, "hair=black": 0.8}})
+    src = tmp_path / "one.png"
+    Image.fromarray(portrait()).save(src)
+    r = edit(src, tmp_path / "blond.png", weak)
+    assert r.exit_code == 0 and "reached hair=blond on only 6% of its held-out faces" in r.output
+    r = CliRunner().invoke(main, ["image", str(src), "-m", str(weak), "--hair", "black", "-o", str(tmp_path / "b.png")])
+    assert r.exit_code == 0 and "Warning" not in r.output, r.output
+    r = edit(src, tmp_path / "plain.png", model_file)  # no eval in the file: nothing to say
+    assert r.exit_code == 0 and "Warning" not in r.output, r.output
