@@ -82,6 +82,19 @@ def model_for(model_name: str | None, targets: dict[str, str]):
     return model
 
 
+def encoder_options(f):
+    """x264's settings for the commands that write videos (the pipeline's defaults, as literals so that --help
+    imports nothing heavy)."""
+    f = click.option("--x264-params", default="subme=4", show_default=True, metavar="K=V:K=V",
+                     callback=x264_params_option,
+                     help="x264 options over the preset (ffmpeg's -x264-params). The default's finer sub-pixel "
+                          "motion search makes the re-encoded faces shimmer less, keeping a little less fine texture "
+                          "(--crf 16 gives it back); '' keeps the preset's own settings.")(f)
+    f = click.option("--preset", default="veryfast", show_default=True, help="x264 speed/size preset.")(f)
+    return click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
+                        help="x264 quality: lower is better and larger; 18 is visually lossless for most footage.")(f)
+
+
 def common_options(f):
     f = click.option("--progress/--no-progress", default=True, help="Show a progress bar.")(f)
     f = click.option("--batch-size", type=click.IntRange(1, 512), default=16, show_default=True,
@@ -112,13 +125,7 @@ def common_options(f):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output video (.mp4, .mkv, .mov, ...). Written under a temporary name, renamed when done.")
 @common_options
-@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
-              help="x264 quality: lower is better and larger; 18 is visually lossless for most footage.")
-@click.option("--preset", default="veryfast", show_default=True, help="x264 speed/size preset.")
-@click.option("--x264-params", default="subme=4", show_default=True, metavar="K=V:K=V", callback=x264_params_option,
-              help="x264 options over the preset (ffmpeg's -x264-params). The default's finer sub-pixel motion "
-                   "search makes the re-encoded faces shimmer less, keeping a little less fine texture (--crf 16 "
-                   "gives it back); '' keeps the preset's own settings.")
+@encoder_options
 @click.option("--detect-size", type=click.IntRange(160, 8192), default=640, show_default=True,
               help="Faces are detected on a copy of the frame at most this many pixels wide (landmarks always use "
                    "the full frame). dlib's detector needs faces of about 80 px in that copy: for small faces in "
@@ -253,7 +260,7 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: each video under its own name (a folder's tree is mirrored).")
 @common_options
-@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="x264 quality.")
+@encoder_options
 @click.option("--retry-failed", is_flag=True, help="Try again the videos that failed in an earlier run.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="One Ray task per video on a cluster: `--ray auto` joins this machine's cluster, `--ray` alone "
@@ -261,8 +268,8 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
 @click.pass_context
 @fail_cleanly
 def videos_cmd(ctx: click.Context, source: Path, out_dir: Path, model_name: str | None, apply: str | None, region: str,
-               device: str, detector: str, min_face: int, batch_size: int, progress: bool, crf: int,
-               retry_failed: bool, ray_address: str | None) -> None:
+               device: str, detector: str, min_face: int, batch_size: int, progress: bool, crf: int, preset: str,
+               x264_params: str, retry_failed: bool, ray_address: str | None) -> None:
     """Edit many videos: SOURCE is a folder (searched recursively) or a text file listing one video per line,
     e.g. `stylize videos clips/ -o edited/ --hair blond --ray auto`.
 
@@ -275,7 +282,7 @@ def videos_cmd(ctx: click.Context, source: Path, out_dir: Path, model_name: str 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, apply=apply,
-                          region=region, crf=crf, progress=progress)
+                          region=region, crf=crf, preset=preset, x264_params=x264_params, progress=progress)
     rows = edit_videos(source, out_dir, model, targets, options, ray_address, retry_failed)
     failed = [r for r in rows if r["status"] == "failed"]
     click.echo(f"{len(rows) - len(failed)} videos done, {len(failed)} failed; report: "

@@ -84,10 +84,12 @@ def test_videos_without_ray_give_the_same_report(model_file, tmp_path):
     write_clip(folder / "a.mp4", render_frames(12))
     listing = tmp_path / "list.txt"
     listing.write_text("# one per line\nclips/a.mp4\n")
-    r = run("videos", listing, "-o", tmp_path / "out", "-m", model_file, "--hair", "blond")
+    r = run("videos", listing, "-o", tmp_path / "out", "-m", model_file, "--hair", "blond", "--x264-params", "subme=7")
     assert r.exit_code == 0, r.output
     [row] = json.loads((tmp_path / "out" / "stylize-videos.json").read_text())
     assert row["status"] == "done" and row["frames"] == 12
+    [video] = (tmp_path / "out").rglob("*.mp4")
+    assert b"subme=7" in video.read_bytes()  # x264 writes its settings into the stream: the options reached it
 
 
 def test_long_video_in_chunks_on_ray_equals_the_single_machine_run(cluster, model_file, tmp_path):
