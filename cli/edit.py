@@ -82,9 +82,24 @@ def model_for(model_name: str | None, targets: dict[str, str]):
     return model
 
 
-def encoder_options(f):
-    """x264's settings for the commands that write videos (the pipeline's defaults, as literals so that --help
-    imports nothing heavy)."""
+def video_options(f):
+    """What `stylize video` and `stylize videos` share beyond the common options: detection, smoothing and x264's
+    settings (the pipeline's defaults, as literals so that --help imports nothing heavy)."""
+    f = click.option("--smooth-output", type=click.FloatRange(0, 0.95), default=0.9, show_default=True,
+                     help="Blend each face's edit with the previous frame's, carried along the face's motion "
+                          "(optical flow), where the two crops match: the edit moves with the face instead of "
+                          "shimmering (0 = off; lower follows changes of expression sooner). --no-smooth turns it "
+                          "off too.")(f)
+    f = click.option("--smooth/--no-smooth", default=True, show_default=True,
+                     help="Track faces and smooth their alignment over time (off: per-frame, flickers; for "
+                          "comparison).")(f)
+    f = click.option("--detect-every", type=click.IntRange(1, 30), default=3, show_default=True,
+                     help="Run the full face detector every N frames; in between, refit landmarks on the tracked "
+                          "faces (faster; new faces are found up to N-1 frames late).")(f)
+    f = click.option("--detect-size", type=click.IntRange(160, 8192), default=640, show_default=True,
+                     help="Faces are detected on a copy of the frame at most this many pixels wide (landmarks always "
+                          "use the full frame). dlib's detector needs faces of about 80 px in that copy: for small "
+                          "faces in large frames (a crowd in 1080p) use 1920, at about 7x the detection time.")(f)
     f = click.option("--x264-params", default="subme=4", show_default=True, metavar="K=V:K=V",
                      callback=x264_params_option,
                      help="x264 options over the preset (ffmpeg's -x264-params). The default's finer sub-pixel "
@@ -93,6 +108,20 @@ def encoder_options(f):
     f = click.option("--preset", default="veryfast", show_default=True, help="x264 speed/size preset.")(f)
     return click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
                         help="x264 quality: lower is better and larger; 18 is visually lossless for most footage.")(f)
+
+
+def video_edit_options(device: str, batch_size: int, detector: str, min_face: int, apply: str | None, region: str,
+                       progress: bool, crf: int, preset: str, x264_params: str, detect_size: int, detect_every: int,
+                       smooth: bool, smooth_output: float):
+    """The pipeline's EditOptions from the options of common_options and video_options."""
+    from stylize.pipeline.edit import EditOptions
+    from stylize.pipeline.track import SmoothingConfig
+
+    return EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, apply=apply,
+                       region=region, smoothing=SmoothingConfig() if smooth else None,
+                       smooth_output=smooth_output if smooth else 0.0, detect_every=detect_every,
+                       detect_max_side=detect_size, crf=crf, preset=preset, x264_params=x264_params,
+                       progress=progress)
 
 
 def common_options(f):
@@ -125,46 +154,25 @@ def common_options(f):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output video (.mp4, .mkv, .mov, ...). Written under a temporary name, renamed when done.")
 @common_options
-@encoder_options
-@click.option("--detect-size", type=click.IntRange(160, 8192), default=640, show_default=True,
-              help="Faces are detected on a copy of the frame at most this many pixels wide (landmarks always use "
-                   "the full frame). dlib's detector needs faces of about 80 px in that copy: for small faces in "
-                   "large frames (a crowd in 1080p) use 1920, at about 7x the detection time.")
-@click.option("--detect-every", type=click.IntRange(1, 30), default=3, show_default=True,
-              help="Run the full face detector every N frames; in between, refit landmarks on the tracked faces "
-                   "(faster; new faces are found up to N-1 frames late).")
-@click.option("--smooth/--no-smooth", default=True, show_default=True,
-              help="Track faces and smooth their alignment over time (off: per-frame, flickers; for comparison).")
+@video_options
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Edit the video in chunks in parallel on a Ray cluster (split at keyframes, overlapping so tracks "
                    "carry across, joined with the source's sound): `--ray auto` joins this machine's cluster, `--ray` "
                    "alone starts Ray here. The output folder must be reachable from every node.")
-@click.option("--smooth-output", type=click.FloatRange(0, 0.95), default=0.9, show_default=True,
-              help="Blend each face's edit with the previous frame's, carried along the face's motion (optical "
-                   "flow), where the two crops match: the edit moves with the face instead of shimmering "
-                   "(0 = off; lower follows changes of expression sooner). --no-smooth turns it off too.")
 @click.pass_context
 @fail_cleanly
-def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None, region: str,
-              device: str, detector: str, min_face: int, batch_size: int, progress: bool, crf: int, preset: str,
-              x264_params: str, detect_size: int, detect_every: int, smooth: bool, smooth_output: float,
-              ray_address: str | None) -> None:
+def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, ray_address: str | None,
+              **opts) -> None:
     """Edit every face in the video SOURCE, e.g. `stylize video in.mp4 --domain anime -o out.mp4`.
 
     The output keeps the frame count, size, frame rate and audio of SOURCE; frames without faces pass through
     unchanged.
     """
-    from stylize.pipeline.edit import EditOptions
-    from stylize.pipeline.track import SmoothingConfig
     from stylize.pipeline.video import edit_video
 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
-    options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, apply=apply,
-                          region=region, smoothing=SmoothingConfig() if smooth else None,
-                          smooth_output=smooth_output if smooth else 0.0, detect_every=detect_every, crf=crf,
-                          detect_max_side=detect_size,
-                          preset=preset, x264_params=x264_params, progress=progress)
+    options = video_edit_options(**opts)
     if ray_address is not None:
         from stylize.pipeline.chunks import edit_video_chunked
 
@@ -177,8 +185,9 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
         click.echo(f"Warning: {source}: {report.short}", err=True)
     if model.alignment.kind == "face" and s.faces == 0:
         side = max(report.info.width, report.info.height)
-        hint = (f" (faces were looked for on a copy {detect_size} px on its longest side: for small faces in this "
-                f"{side} px frame try --detect-size {side})") if side > detect_size else ""
+        size = options.detect_max_side
+        hint = (f" (faces were looked for on a copy {size} px on its longest side: for small faces in this "
+                f"{side} px frame try --detect-size {side})") if side > size else ""
         click.echo(f"Warning: no faces found in {source}{hint}; the output is the video unchanged", err=True)
     click.echo(f"wrote {output}: {s.frames} frames, {s.frames_with_faces} with faces, {s.tracks} tracks, "
                f"{report.fps:.1f} fps", err=True)
@@ -260,29 +269,26 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: each video under its own name (a folder's tree is mirrored).")
 @common_options
-@encoder_options
+@video_options
 @click.option("--retry-failed", is_flag=True, help="Try again the videos that failed in an earlier run.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="One Ray task per video on a cluster: `--ray auto` joins this machine's cluster, `--ray` alone "
                    "starts Ray here. Needs `pip install \"stylize[ray]\"`; files must be reachable from every node.")
 @click.pass_context
 @fail_cleanly
-def videos_cmd(ctx: click.Context, source: Path, out_dir: Path, model_name: str | None, apply: str | None, region: str,
-               device: str, detector: str, min_face: int, batch_size: int, progress: bool, crf: int, preset: str,
-               x264_params: str, retry_failed: bool, ray_address: str | None) -> None:
+def videos_cmd(ctx: click.Context, source: Path, out_dir: Path, model_name: str | None, retry_failed: bool,
+               ray_address: str | None, **opts) -> None:
     """Edit many videos: SOURCE is a folder (searched recursively) or a text file listing one video per line,
     e.g. `stylize videos clips/ -o edited/ --hair blond --ray auto`.
 
     Resumable: a re-run skips the videos already done. Writes stylize-videos.json and .csv in the output folder
     (per video: frames, faces, tracks, fps, status, error). Exit code 1 if any video failed.
     """
-    from stylize.pipeline.edit import EditOptions
     from stylize.pipeline.videos import REPORT, edit_videos
 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
-    options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, apply=apply,
-                          region=region, crf=crf, preset=preset, x264_params=x264_params, progress=progress)
+    options = video_edit_options(**opts)
     rows = edit_videos(source, out_dir, model, targets, options, ray_address, retry_failed)
     failed = [r for r in rows if r["status"] == "failed"]
     click.echo(f"{len(rows) - len(failed)} videos done, {len(failed)} failed; report: "
