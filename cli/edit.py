@@ -1,13 +1,17 @@
-"""``stylize video`` / ``image`` / ``images``: the editing commands. Target options (``--hair blond``) come from
-the chosen model's groups, so they are parsed after the model is known."""
+"""``stylize video`` / ``videos`` / ``image`` / ``images``: the editing commands. Target options (``--hair
+blond``) come from the chosen model's groups, so they are parsed after the model is known."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from stylize.models import ModelFileError, SchemaError, bundled_for, load_model
+
+if TYPE_CHECKING:  # the pipeline is imported when a command runs, so that --help stays fast
+    from stylize.pipeline.edit import EditOptions
 
 from .common import CONTEXT, fail_cleanly
 
@@ -112,7 +116,7 @@ def video_options(f):
 
 def video_edit_options(device: str, batch_size: int, detector: str, min_face: int, apply: str | None, region: str,
                        progress: bool, crf: int, preset: str, x264_params: str, detect_size: int, detect_every: int,
-                       smooth: bool, smooth_output: float):
+                       smooth: bool, smooth_output: float) -> EditOptions:
     """The pipeline's EditOptions from the options of common_options and video_options."""
     from stylize.pipeline.edit import EditOptions
     from stylize.pipeline.track import SmoothingConfig
