@@ -49,6 +49,8 @@ def main() -> None:
     source = dict(model.provenance["source"]["args"], root=str(args.data))
     spec = build_dataset(model.provenance["source"]["dataset"], **source)
     plain = model.generator
+    if args.grid_dir:
+        args.grid_dir.mkdir(parents=True, exist_ok=True)
     for gain in args.gain:
         model.generator = MaskGain(plain, gain)
         grid = args.grid_dir / f"grid-{gain:g}.png" if args.grid_dir else None
