@@ -79,7 +79,9 @@ def info_cmd(model: str, as_json: bool) -> None:
     click.echo(f"generator:  {arch}, conv_dim {g['conv_dim']}, repeat_num {g['repeat_num']}, c_dim {g['c_dim']}; "
                f"applied as its {meta.get('apply', 'change')}")
     click.echo("discriminator: " + ("none" if not d else
-                                    f"conv_dim {d['conv_dim']}, repeat_num {d['repeat_num']}, c_dim {d['c_dim']}"))
+                                    f"conv_dim {d['conv_dim']}, repeat_num {d['repeat_num']}, c_dim {d['c_dim']}"
+                                    + ("; real/fake conditioned on the labels (projection)"
+                                       if d.get("projection") else "")))
     for s in meta["schema"]:
         for grp in s["groups"]:
             click.echo(f"group:      {grp['name']} ({grp['kind']}): {', '.join(grp['values'])}  [{s['name']}]")

@@ -24,6 +24,8 @@ _HELP = {
     "lambda_tv": "Weight of the attention mask's total variation (masked): higher makes it smoother.",
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
                "comma-separated; keeps D's classifier from resting on one small region that G then paints.",
+    "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "
+                    "judged against real faces of the asked labels, not of any labels.",
     "ema": "Decay of the moving average of G's weights that is exported (0: export G itself).",
     "max_seconds": "Stop after this many seconds of training (wall clock, summed over resumes; 0: no limit).",
     "max_cpu_seconds": "Stop after this many CPU seconds of training (all threads, summed over resumes; 0: no "

@@ -93,8 +93,7 @@ def build_metadata(generator: nn.Module, discriminator: Discriminator | None, sc
         "version": FORMAT_VERSION,
         "image_size": image_size,
         "generator": generator.sizes(),
-        "discriminator": None if discriminator is None else {
-            "conv_dim": discriminator.conv_dim, "c_dim": discriminator.c_dim, "repeat_num": discriminator.repeat_num},
+        "discriminator": None if discriminator is None else discriminator.sizes(),
         "schema": schema.to_json(),
         "alignment": alignment.to_json(),
         "normalization": {"mean": list(mean), "std": list(std), "range": [-1, 1]},
@@ -246,7 +245,7 @@ def load_model(path_or_name: str | Path, device: str | torch.device = "cpu",
         discriminator = None
         if d_cfg and with_discriminator:
             discriminator = Discriminator(image_size, int(d_cfg["conv_dim"]), int(d_cfg["c_dim"]),
-                                          int(d_cfg["repeat_num"]))
+                                          int(d_cfg["repeat_num"]), bool(d_cfg.get("projection", False)))
     except (KeyError, TypeError, ValueError, SchemaError) as e:
         raise ModelFileError(f"{path}: metadata does not describe a usable model ({e})") from None
     if discriminator is not None and discriminator.c_dim != schema.cls_dim:

@@ -94,13 +94,20 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """Table 2: PatchGAN of ``repeat_num`` stride-2 convolutions, then two heads: ``conv1`` says real/fake per
-    patch (D_src), ``conv2`` covers the whole remaining map and predicts the domain labels (D_cls)."""
+    patch (D_src), ``conv2`` covers the whole remaining map and predicts the domain labels (D_cls).
 
-    def __init__(self, image_size: int = 128, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6) -> None:
+    ``projection`` (not in the paper): D_src also asks whether the image is a real one *of the given labels*,
+    as a projection discriminator does (Miyato & Koyama 2018; StarGAN v2's D keeps one output per domain for the
+    same reason): ``proj`` adds Σⱼ cⱼ·φⱼ(h) to the patch map, so a generated blond is compared with real blonds,
+    not with real faces of any hair colour. Without labels (inference) D_src is the unconditional part."""
+
+    def __init__(self, image_size: int = 128, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6,
+                 projection: bool = False) -> None:
         super().__init__()
         if image_size % (2**repeat_num):
             raise ValueError(f"image size {image_size} is not divisible by 2**{repeat_num}")
         self.image_size, self.conv_dim, self.c_dim, self.repeat_num = image_size, conv_dim, c_dim, repeat_num
+        self.projection = projection
         layers: list[nn.Module] = [nn.Conv2d(3, conv_dim, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.01)]
         dim = conv_dim
         for _ in range(1, repeat_num):
@@ -109,11 +116,20 @@ class Discriminator(nn.Module):
         self.main = nn.Sequential(*layers)
         self.conv1 = nn.Conv2d(dim, 1, kernel_size=3, stride=1, padding=1, bias=False)
         self.conv2 = nn.Conv2d(dim, c_dim, kernel_size=image_size // 2**repeat_num, bias=False)
+        self.proj = nn.Conv2d(dim, c_dim, kernel_size=3, stride=1, padding=1, bias=False) if projection else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (D_src map N×1×h×w, D_cls logits N×c_dim)."""
+    def sizes(self) -> dict:
+        return {"conv_dim": self.conv_dim, "c_dim": self.c_dim, "repeat_num": self.repeat_num,
+                "projection": self.projection}
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (D_src map N×1×h×w, D_cls logits N×c_dim); ``c`` (N×c_dim) conditions D_src when the
+        discriminator has a projection head."""
         h = self.main(x)
-        return self.conv1(h), self.conv2(h).view(x.size(0), -1)
+        src = self.conv1(h)
+        if self.proj is not None and c is not None:
+            src = src + (self.proj(h) * c.to(h.dtype).view(c.size(0), -1, 1, 1)).sum(1, keepdim=True)
+        return src, self.conv2(h).view(x.size(0), -1)
 
 
 def generator_sizes(state: dict[str, torch.Tensor]) -> dict[str, int]:

@@ -275,3 +275,35 @@ def test_a_run_with_augmented_discriminator_inputs_trains_and_records_it(recipe,
     assert model.provenance["steps"] == 3 and model.provenance["recipe"]["augment"] == "translation,cutout"
     r = CliRunner().invoke(main, ["folder", "--data", str(data), "--run", str(tmp_path / "bad"), "--augment", "flip"])
     assert r.exit_code == 2 and "--augment" in r.output and "Traceback" not in r.output, r.output
+
+
+def test_a_projection_discriminator_judges_an_image_against_the_labels_it_is_given():
+    from stylize.models.schema import DomainSchema
+    from stylize.models.stargan import Discriminator
+    from stylize.train.losses import projection_labels
+
+    torch.manual_seed(0)
+    d = Discriminator(image_size=32, conv_dim=8, c_dim=3, repeat_num=3, projection=True)
+    x = torch.randn(2, 3, 32, 32)
+    plain, cls = d(x)
+    assert torch.equal(d(x, torch.zeros(2, 3))[0], plain)  # no labels: the unconditional part
+    blond, brown = d(x, torch.tensor([[0.0, 1, 0]] * 2))[0], d(x, torch.tensor([[0.0, 0, 1]] * 2))[0]
+    assert not torch.allclose(blond, brown) and torch.equal(d(x, torch.tensor([[0.0, 1, 0]] * 2))[1], cls)
+    assert Discriminator(32, 8, 3, 3).sizes()["projection"] is False
+
+    schema = DomainSchema.from_json([{"name": "celeba", "groups": [
+        {"name": "hair", "kind": "onehot", "values": ["black", "blond"]},
+        {"name": "gender", "kind": "binary", "values": ["female", "male"]}]}])
+    labels = torch.tensor([[0.0, 1, 0], [1.0, 0, 1]])
+    assert projection_labels(labels, schema, 0).tolist() == [[0, 1, -1], [1, 0, 1]]  # female is a direction too
+
+
+@pytest.mark.parametrize("recipe", ["budget", "paper"])
+def test_a_run_with_a_projection_discriminator_trains_exports_and_loads(recipe, tmp_path):
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--recipe", recipe, "--d-projection"], run, 3)
+    model = load_model(run / "model.safetensors")
+    assert model.discriminator.projection and model.provenance["recipe"]["d_projection"] is True
+    r = CliRunner().invoke(stylize_main, ["info", str(run / "model.safetensors")])
+    assert r.exit_code == 0 and "projection" in r.output, r.output

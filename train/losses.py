@@ -23,13 +23,29 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, schema: Doma
     return total / logits.size(0)
 
 
-def gradient_penalty(discriminator: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): (‖∇D(x̂)‖₂ − 1)² on random interpolates of real and fake."""
+def gradient_penalty(discriminator: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     c_real: torch.Tensor | None = None, c_fake: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): (‖∇D(x̂)‖₂ − 1)² on random interpolates of real and fake; a conditional
+    D (``c_real``, ``c_fake``: the labels each side is judged with) sees the labels interpolated alike."""
     alpha = torch.rand(real.size(0), 1, 1, 1, device=real.device, dtype=real.dtype)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    out_src, _ = discriminator(x_hat)
+    c_hat = None
+    if c_real is not None and c_fake is not None:
+        a = alpha.view(-1, 1).to(c_real.dtype)
+        c_hat = a * c_real + (1 - a) * c_fake
+    out_src, _ = discriminator(x_hat, c_hat)
     grad = torch.autograd.grad(out_src.sum(), x_hat, create_graph=True)[0]
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def projection_labels(labels: torch.Tensor, schema: DomainSchema, set_index: int) -> torch.Tensor:
+    """The labels a projection D_src is conditioned on: one-hot groups as they are, binary groups as ±1 (so that
+    "female" is a direction of its own, not the absence of "male"), groups of other label sets 0."""
+    out = torch.zeros_like(labels)
+    for g in schema.label_sets[set_index].groups:
+        sl = schema.slice(g.name)
+        out[:, sl] = labels[:, sl] * 2 - 1 if g.kind == "binary" else labels[:, sl]
+    return out
 
 
 def random_targets(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

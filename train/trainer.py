@@ -39,6 +39,7 @@ from .losses import (
     generator_adversarial,
     gradient_penalty,
     mask_penalties,
+    projection_labels,
     r1_penalty,
     random_targets,
 )
@@ -65,6 +66,7 @@ class TrainConfig:
     lambda_mask: float = 0.05
     lambda_tv: float = 0.5
     augment: str = ""
+    d_projection: bool = False
     ema: float = 0.999
     batch_size: int = 16
     num_iters: int = 200_000
@@ -138,8 +140,8 @@ class Trainer:
         schema = spec.schema
         self.G = make_generator(config, schema.c_dim).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.ema > 0 else None
-        self.D = Discriminator(config.image_size, config.d_conv_dim, schema.cls_dim, config.d_repeat_num).to(
-            self.device)
+        self.D = Discriminator(config.image_size, config.d_conv_dim, schema.cls_dim, config.d_repeat_num,
+                               config.d_projection).to(self.device)
         if self.device.type == "cuda":
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
@@ -249,24 +251,27 @@ class Trainer:
         label_trg = random_targets(label_org, self.rng).to(self.device)
         c_org, c_trg = label_org, label_trg  # labels are full c vectors: mask already set per label set
         cls_org, cls_trg = label_org[:, :schema.cls_dim], label_trg[:, :schema.cls_dim]
+        # what a projection D_src judges each image against: its own labels (real) or the asked ones (fake)
+        src_org = projection_labels(cls_org, schema, set_index) if cfg.d_projection else None
+        src_trg = projection_labels(cls_trg, schema, set_index) if cfg.d_projection else None
         r1 = cfg.adv_loss == "nsgan" and cfg.lambda_r1 > 0
         log: dict[str, float] = {}
 
         with self.autocast():
             x_in = x_real.detach().requires_grad_(True) if r1 else x_real
             real_seen = self.seen(x_in)
-            real_src, out_cls = self.d_train(real_seen)
+            real_src, out_cls = self.d_train(real_seen, src_org)
             d_cls = classification_loss(out_cls.float(), cls_org, schema, set_index)
             with torch.no_grad():
                 x_fake = self.g_train(x_real, c_trg)
             fake_seen = self.seen(x_fake.detach())
-            fake_src, _ = self.d_train(fake_seen)
+            fake_src, _ = self.d_train(fake_seen, src_trg)
             d_adv = discriminator_adversarial(real_src.float(), fake_src.float(), cfg.adv_loss)
             if r1:
                 d_reg = cfg.lambda_r1 * r1_penalty(real_src, x_in)
             else:
                 d_reg = cfg.lambda_gp * gradient_penalty(self.d_train, real_seen.detach(),
-                                                         fake_seen.to(x_real.dtype))
+                                                         fake_seen.to(x_real.dtype), src_org, src_trg)
             d_loss = d_adv + cfg.lambda_cls * d_cls + d_reg
         self.d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -276,7 +281,7 @@ class Trainer:
         if (self.step + 1) % cfg.n_critic == 0:
             with self.autocast():
                 x_fake, mask_fake = self.generate(x_real, c_trg)
-                out_src, out_cls = self.d_train(self.seen(x_fake))
+                out_src, out_cls = self.d_train(self.seen(x_fake), src_trg)
                 g_adv = generator_adversarial(out_src.float(), cfg.adv_loss)
                 g_cls = classification_loss(out_cls.float(), cls_trg, schema, set_index)
                 x_rec, mask_rec = self.generate(x_fake, c_org)
