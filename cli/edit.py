@@ -86,6 +86,27 @@ def model_for(model_name: str | None, targets: dict[str, str]):
     return model
 
 
+MAX_DETECT_SIZE = 8192
+
+
+def detect_size_option(default: int, picture: str, smallest: int, advice: str):
+    """--detect-size for videos (frames) and photos, which differ in default, in the smallest face dlib finds (photos
+    are searched at upsample 1) and in advice."""
+    return click.option("--detect-size", type=click.IntRange(160, MAX_DETECT_SIZE), default=default, show_default=True,
+                        help=f"Faces are detected on a copy of the {picture} at most this many pixels on its longest "
+                             f"side (landmarks always use the full {picture}). dlib's detector needs faces of about "
+                             f"{smallest} px in that copy: for small faces in a large {picture} {advice}.")
+
+
+def no_face_hint(side: int, searched: int, picture: str) -> str:
+    """When no face was found on a reduced copy, the --detect-size that searches the whole picture (or as much of it
+    as the option allows)."""
+    if side <= searched:
+        return ""
+    return (f" (faces were looked for on a copy {searched} px on its longest side: for small faces in this {side} px "
+            f"{picture} try --detect-size {min(side, MAX_DETECT_SIZE)})")
+
+
 def video_options(f):
     """What `stylize video` and `stylize videos` share beyond the common options: detection, smoothing and x264's
     settings (the pipeline's defaults, as literals so that --help imports nothing heavy)."""
@@ -100,10 +121,7 @@ def video_options(f):
     f = click.option("--detect-every", type=click.IntRange(1, 30), default=3, show_default=True,
                      help="Run the full face detector every N frames; in between, refit landmarks on the tracked "
                           "faces (faster; new faces are found up to N-1 frames late).")(f)
-    f = click.option("--detect-size", type=click.IntRange(160, 8192), default=640, show_default=True,
-                     help="Faces are detected on a copy of the frame at most this many pixels wide (landmarks always "
-                          "use the full frame). dlib's detector needs faces of about 80 px in that copy: for small "
-                          "faces in large frames (a crowd in 1080p) use 1920, at about 7x the detection time.")(f)
+    f = detect_size_option(640, "frame", 80, "(a crowd in 1080p) use 1920, at about 7x the detection time")(f)
     f = click.option("--x264-params", default="subme=4", show_default=True, metavar="K=V:K=V",
                      callback=x264_params_option,
                      help="x264 options over the preset (ffmpeg's -x264-params). The default's finer sub-pixel "
@@ -188,10 +206,7 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
     if report.short:
         click.echo(f"Warning: {source}: {report.short}", err=True)
     if model.alignment.kind == "face" and s.faces == 0:
-        side = max(report.info.width, report.info.height)
-        size = options.detect_max_side
-        hint = (f" (faces were looked for on a copy {size} px on its longest side: for small faces in this "
-                f"{side} px frame try --detect-size {side})") if side > size else ""
+        hint = no_face_hint(max(report.info.width, report.info.height), options.detect_max_side, "frame")
         click.echo(f"Warning: no faces found in {source}{hint}; the output is the video unchanged", err=True)
     click.echo(f"wrote {output}: {s.frames} frames, {s.frames_with_faces} with faces, {s.tracks} tracks, "
                f"{report.fps:.1f} fps", err=True)
@@ -202,10 +217,11 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output image; its suffix picks the format (.jpg, .png, .webp, ...).")
 @common_options
+@detect_size_option(1600, "photo", 40, "raise it towards the photo's own size, at the square of the detection time")
 @click.pass_context
 @fail_cleanly
 def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None, region: str,
-              device: str, detector: str, min_face: int, batch_size: int, progress: bool) -> None:
+              device: str, detector: str, min_face: int, batch_size: int, progress: bool, detect_size: int) -> None:
     """Edit every face in the photo SOURCE, e.g. `stylize image photo.jpg --domain anime -o out.jpg`.
 
     EXIF orientation is applied, alpha and grayscale are kept, EXIF/ICC metadata is carried over.
@@ -216,10 +232,11 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
-                          detect_max_side=1600, progress=progress, apply=apply, region=region)
+                          detect_max_side=detect_size, progress=progress, apply=apply, region=region)
     result = edit_image(source, output, model, targets, options)
     if model.alignment.kind == "face" and result.faces == 0:
-        click.echo(f"Warning: no faces found in {source}; wrote it unchanged", err=True)
+        hint = no_face_hint(result.side, detect_size, "photo")
+        click.echo(f"Warning: no faces found in {source}{hint}; wrote it unchanged", err=True)
     click.echo(f"wrote {output}: {result.faces} face(s)", err=True)
 
 
@@ -228,6 +245,7 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; mirrors IN_DIR's tree, same names and formats.")
 @common_options
+@detect_size_option(1600, "photo", 40, "raise it towards the photos' own size, at the square of the detection time")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Worker processes that read, detect and align photos (the model runs in the main process).")
 @click.option("--only-faces", is_flag=True, help="Skip photos without faces instead of copying them unchanged.")
@@ -240,8 +258,8 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 @click.pass_context
 @fail_cleanly
 def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str | None, apply: str | None, region: str,
-               device: str, detector: str, min_face: int, batch_size: int, progress: bool, jobs: int,
-               only_faces: bool, retry_failed: bool, dry_run: bool, ray_address: str | None) -> None:
+               device: str, detector: str, min_face: int, batch_size: int, progress: bool, detect_size: int,
+               jobs: int, only_faces: bool, retry_failed: bool, dry_run: bool, ray_address: str | None) -> None:
     """Edit every photo under IN_DIR (recursive), e.g. `stylize images photos/ -o out/ --domain anime`.
 
     Resumable: a re-run skips what is done (a manifest in the output folder) and finishes the rest. A bad file
@@ -254,7 +272,7 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
     options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
-                          detect_max_side=1600, progress=progress, apply=apply, region=region)
+                          detect_max_side=detect_size, progress=progress, apply=apply, region=region)
     s = edit_folder(in_dir, out_dir, model, targets, options, jobs, only_faces, retry_failed, dry_run,
                     log=click.echo, ray=ray_address)
     if dry_run:

@@ -130,7 +130,8 @@ class FaceDetector:
 
     def boxes(self, rgb: np.ndarray, upsample: int | None = None
               ) -> list[tuple[tuple[float, float, float, float], float]]:
-        """Face boxes in full-frame coordinates with scores, detected on a copy at most ``max_side`` wide."""
+        """Face boxes in full-frame coordinates with scores, detected on a copy at most ``max_side`` on its longest
+        side."""
         upsample = self.upsample if upsample is None else upsample
         h, w = rgb.shape[:2]
         scale = 1.0

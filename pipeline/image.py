@@ -20,6 +20,7 @@ from .translate import Translator
 class ImageResult:
     faces: int
     output: Path
+    side: int  # the photo's longest side in pixels, upright
 
 
 def edit_photo(source: Path, output: Path, translator: Translator, detector: FaceDetector | None,
@@ -30,7 +31,7 @@ def edit_photo(source: Path, output: Path, translator: Translator, detector: Fac
     [(frame, edited)] = list(edit_frames([Frame(0, photo.rgb)], translator, detector, options, stats, video=False))
     with atomic_output(output) as tmp:
         write_photo(photo, edited, tmp, FORMAT_BY_SUFFIX.get(output.suffix.lower()))
-    return ImageResult(len(frame.faces), output)
+    return ImageResult(len(frame.faces), output, max(photo.rgb.shape[:2]))
 
 
 def edit_image(source: Path, output: Path, model: StyleModel, request: dict[str, str],

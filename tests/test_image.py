@@ -127,3 +127,20 @@ def test_a_target_the_models_eval_says_it_rarely_reaches_is_warned_about(model_f
     assert r.exit_code == 0 and "Warning" not in r.output, r.output
     r = edit(src, tmp_path / "plain.png", model_file)  # no eval in the file: nothing to say
     assert r.exit_code == 0 and "Warning" not in r.output, r.output
+
+
+def test_detect_size_finds_small_faces_and_the_warning_names_it(model_file, tmp_path):
+    import cv2
+
+    small = cv2.resize(astronaut()[25:225, 125:325], (100, 100), interpolation=cv2.INTER_AREA)
+    canvas = background(400, 640, 2)
+    canvas[150:250, 270:370] = small
+    src = tmp_path / "wide.png"
+    Image.fromarray(canvas).save(src)
+    r = edit(src, tmp_path / "a.png", model_file, "--detect-size", "160")  # the face is 15 px in that copy
+    assert r.exit_code == 0 and "0 face(s)" in r.output and "try --detect-size 640" in r.output, r.output
+    r = edit(src, tmp_path / "b.png", model_file, "--detect-size", "640")
+    assert r.exit_code == 0 and "1 face(s)" in r.output and "Warning" not in r.output, r.output
+    r = CliRunner().invoke(main, ["images", str(tmp_path), "-o", str(tmp_path / "out"), "-m", str(model_file),
+                                  "--hair", "blond", "--detect-size", "160", "--no-progress", "-j", "1"])
+    assert r.exit_code == 0 and "no face 3" in r.output, r.output  # the option reaches the batch workers too
