@@ -23,7 +23,7 @@ import cv2
 from stylize.models import bundled_for, load_model
 from stylize.pipeline.batch import edit_folder
 from stylize.pipeline.chunks import edit_video_chunked, seam_difference
-from stylize.pipeline.edit import EditOptions
+from stylize.pipeline.options import EditOptions
 from stylize.pipeline.video import edit_video
 from stylize.pipeline.videos import edit_videos
 
@@ -55,7 +55,7 @@ def main() -> None:
 
     request = dict([args.target.split("=", 1)])
     model = load_model(args.model or bundled_for(request))
-    options = EditOptions(upsample=1, detect_max_side=1600, progress=False)
+    options = EditOptions.for_photos(progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         src = photos(tmp / "photos", args.photos)

@@ -20,9 +20,10 @@ import numpy as np
 
 from stylize.pipeline.decode import read_frames
 from stylize.pipeline.detect import FaceDetector
-from stylize.pipeline.encode import X264_PARAMS, VideoWriter
+from stylize.pipeline.encode import VideoWriter
 from stylize.pipeline.ffmpeg_tools import probe
 from stylize.pipeline.flicker import measure_flicker
+from stylize.pipeline.options import X264_PARAMS
 
 FOOTAGE = clips.ROOT.parent / "shared" / "footage"
 

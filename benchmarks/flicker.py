@@ -19,8 +19,8 @@ from pathlib import Path
 import clips
 
 from stylize.models import load_model
-from stylize.pipeline.edit import EditOptions
 from stylize.pipeline.flicker import measure_flicker
+from stylize.pipeline.options import EditOptions
 from stylize.pipeline.video import edit_video
 
 SETTINGS = {

@@ -23,9 +23,9 @@ import clips
 from stylize.models import bundled_for, load_model
 from stylize.pipeline.decode import read_frames
 from stylize.pipeline.detect import FaceDetector
-from stylize.pipeline.edit import EditOptions
 from stylize.pipeline.ffmpeg_tools import probe
 from stylize.pipeline.flicker import measure_flicker
+from stylize.pipeline.options import EditOptions
 from stylize.pipeline.video import edit_video
 
 FOOTAGE = clips.ROOT.parent / "shared" / "footage"

@@ -31,8 +31,8 @@ import make_demo  # noqa: E402  (the demo's portrait loader, beside the clip it 
 from stylize.models import bundled_for, load_model
 from stylize.pipeline.decode import read_frames
 from stylize.pipeline.detect import FaceDetector
-from stylize.pipeline.edit import EditOptions
 from stylize.pipeline.ffmpeg_tools import ffmpeg_exe, probe
+from stylize.pipeline.options import EditOptions
 from stylize.pipeline.video import edit_video
 
 FOOTAGE = clips.ROOT.parent / "shared" / "footage"

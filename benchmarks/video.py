@@ -29,9 +29,9 @@ from stylize.pipeline.align import align_frames
 from stylize.pipeline.composite import composite
 from stylize.pipeline.decode import read_frames
 from stylize.pipeline.detect import detect_frames
-from stylize.pipeline.edit import EditOptions
 from stylize.pipeline.encode import VideoWriter
 from stylize.pipeline.ffmpeg_tools import ffmpeg_exe, probe
+from stylize.pipeline.options import EditOptions
 from stylize.pipeline.smooth import smooth_changes
 from stylize.pipeline.track import FaceTracker, SmoothingConfig
 from stylize.pipeline.translate import generator_threads, translate_frames

@@ -4,14 +4,11 @@ blond``) come from the chosen model's groups, so they are parsed after the model
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from stylize.models import ModelFileError, SchemaError, bundled_for, load_model
-
-if TYPE_CHECKING:  # the pipeline is imported when a command runs, so that --help stays fast
-    from stylize.pipeline.edit import EditOptions
+from stylize.pipeline.options import PHOTO, VIDEO, EditOptions
 
 from .common import CONTEXT, fail_cleanly
 
@@ -89,10 +86,12 @@ def model_for(model_name: str | None, targets: dict[str, str]):
 MAX_DETECT_SIZE = 8192
 
 
-def detect_size_option(default: int, picture: str, smallest: int, advice: str):
-    """--detect-size for videos (frames) and photos, which differ in default, in the smallest face dlib finds (photos
-    are searched at upsample 1) and in advice."""
-    return click.option("--detect-size", type=click.IntRange(160, MAX_DETECT_SIZE), default=default, show_default=True,
+def detect_size_option(defaults: EditOptions, picture: str, advice: str):
+    """--detect-size for videos (frames) and photos, which differ in default, in the smallest face dlib's HOG finds
+    (its 80 px window, halved by each upsampling: photos are searched at 1) and in advice."""
+    smallest = 80 >> defaults.upsample
+    return click.option("--detect-size", type=click.IntRange(160, MAX_DETECT_SIZE), default=defaults.detect_max_side,
+                        show_default=True,
                         help=f"Faces are detected on a copy of the {picture} at most this many pixels on its longest "
                              f"side (landmarks always use the full {picture}). dlib's detector needs faces of about "
                              f"{smallest} px in that copy: for small faces in a large {picture} {advice}.")
@@ -109,8 +108,8 @@ def no_face_hint(side: int, searched: int, picture: str) -> str:
 
 def video_options(f):
     """What `stylize video` and `stylize videos` share beyond the common options: detection, smoothing and x264's
-    settings (the pipeline's defaults, as literals so that --help imports nothing heavy)."""
-    f = click.option("--smooth-output", type=click.FloatRange(0, 0.95), default=0.9, show_default=True,
+    settings, with the pipeline's own defaults (pipeline/options.py)."""
+    f = click.option("--smooth-output", type=click.FloatRange(0, 0.95), default=VIDEO.smooth_output, show_default=True,
                      help="Blend each face's edit with the previous frame's, carried along the face's motion "
                           "(optical flow), where the two crops match: the edit moves with the face instead of "
                           "shimmering (0 = off; lower follows changes of expression sooner). --no-smooth turns it "
@@ -118,17 +117,17 @@ def video_options(f):
     f = click.option("--smooth/--no-smooth", default=True, show_default=True,
                      help="Track faces and smooth their alignment over time (off: per-frame, flickers; for "
                           "comparison).")(f)
-    f = click.option("--detect-every", type=click.IntRange(1, 30), default=3, show_default=True,
+    f = click.option("--detect-every", type=click.IntRange(1, 30), default=VIDEO.detect_every, show_default=True,
                      help="Run the full face detector every N frames; in between, refit landmarks on the tracked "
                           "faces (faster; new faces are found up to N-1 frames late).")(f)
-    f = detect_size_option(640, "frame", 80, "(a crowd in 1080p) use 1920, at about 7x the detection time")(f)
-    f = click.option("--x264-params", default="subme=4", show_default=True, metavar="K=V:K=V",
+    f = detect_size_option(VIDEO, "frame", "(a crowd in 1080p) use 1920, at about 7x the detection time")(f)
+    f = click.option("--x264-params", default=VIDEO.x264_params, show_default=True, metavar="K=V:K=V",
                      callback=x264_params_option,
                      help="x264 options over the preset (ffmpeg's -x264-params). The default's finer sub-pixel "
                           "motion search makes the re-encoded faces shimmer less, keeping a little less fine texture "
                           "(--crf 16 gives it back); '' keeps the preset's own settings.")(f)
-    f = click.option("--preset", default="veryfast", show_default=True, help="x264 speed/size preset.")(f)
-    return click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
+    f = click.option("--preset", default=VIDEO.preset, show_default=True, help="x264 speed/size preset.")(f)
+    return click.option("--crf", type=click.IntRange(0, 51), default=VIDEO.crf, show_default=True,
                         help="x264 quality: lower is better and larger; 18 is visually lossless for most footage.")(f)
 
 
@@ -136,7 +135,6 @@ def video_edit_options(device: str, batch_size: int, detector: str, min_face: in
                        progress: bool, crf: int, preset: str, x264_params: str, detect_size: int, detect_every: int,
                        smooth: bool, smooth_output: float) -> EditOptions:
     """The pipeline's EditOptions from the options of common_options and video_options."""
-    from stylize.pipeline.edit import EditOptions
     from stylize.pipeline.track import SmoothingConfig
 
     return EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, apply=apply,
@@ -148,20 +146,20 @@ def video_edit_options(device: str, batch_size: int, detector: str, min_face: in
 
 def common_options(f):
     f = click.option("--progress/--no-progress", default=True, help="Show a progress bar.")(f)
-    f = click.option("--batch-size", type=click.IntRange(1, 512), default=16, show_default=True,
+    f = click.option("--batch-size", type=click.IntRange(1, 512), default=VIDEO.batch_size, show_default=True,
                      help="Faces per generator call.")(f)
-    f = click.option("--min-face", type=click.IntRange(0), default=36, show_default=True,
+    f = click.option("--min-face", type=click.IntRange(0), default=VIDEO.min_face, show_default=True,
                      help="Leave faces smaller than this many pixels alone.")(f)
-    f = click.option("--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True,
+    f = click.option("--detector", type=click.Choice(["hog", "cnn"]), default=VIDEO.detector, show_default=True,
                      help="dlib face detector: hog is fast, cnn finds more (and smaller, turned) faces but is "
                           "~70x slower on CPU.")(f)
-    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=VIDEO.device, show_default=True,
                      help="Where the generator runs; auto picks CUDA when present (fp16 there).")(f)
     f = click.option("--apply", type=click.Choice(["change", "output"]), default=None,
                      help="change: add the model's change to the face at its own resolution (sharp; what the model "
                           "leaves alone stays the source's pixels); output: paste the model's output, resized. "
                           "Default: what the model file says.")(f)
-    f = click.option("--region", type=click.Choice(["auto", "everywhere"]), default="auto", show_default=True,
+    f = click.option("--region", type=click.Choice(["auto", "everywhere"]), default=VIDEO.region, show_default=True,
                      help="Where the edit may act in the face: auto keeps a hair edit out of the inner face (eyes, "
                           "brows, nose, mouth), where models leave coloured tints; everywhere: wherever the model "
                           "changes it.")(f)
@@ -217,7 +215,7 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output image; its suffix picks the format (.jpg, .png, .webp, ...).")
 @common_options
-@detect_size_option(1600, "photo", 40, "raise it towards the photo's own size, at the square of the detection time")
+@detect_size_option(PHOTO, "photo", "raise it towards the photo's own size, at the square of the detection time")
 @click.pass_context
 @fail_cleanly
 def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None, region: str,
@@ -226,13 +224,12 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 
     EXIF orientation is applied, alpha and grayscale are kept, EXIF/ICC metadata is carried over.
     """
-    from stylize.pipeline.edit import EditOptions
     from stylize.pipeline.image import edit_image
 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
-    options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
-                          detect_max_side=detect_size, progress=progress, apply=apply, region=region)
+    options = EditOptions.for_photos(device=device, batch_size=batch_size, detector=detector, min_face=min_face,
+                                     detect_max_side=detect_size, progress=progress, apply=apply, region=region)
     result = edit_image(source, output, model, targets, options)
     if model.alignment.kind == "face" and result.faces == 0:
         hint = no_face_hint(result.side, detect_size, "photo")
@@ -245,7 +242,7 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; mirrors IN_DIR's tree, same names and formats.")
 @common_options
-@detect_size_option(1600, "photo", 40, "raise it towards the photos' own size, at the square of the detection time")
+@detect_size_option(PHOTO, "photo", "raise it towards the photos' own size, at the square of the detection time")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Worker processes that read, detect and align photos (the model runs in the main process).")
 @click.option("--only-faces", is_flag=True, help="Skip photos without faces instead of copying them unchanged.")
@@ -267,12 +264,11 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
     stylize-report.json in the output folder with the reason for every failure. Exit code 1 if any photo failed.
     """
     from stylize.pipeline.batch import REPORT, edit_folder
-    from stylize.pipeline.edit import EditOptions
 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
-    options = EditOptions(device=device, batch_size=batch_size, detector=detector, min_face=min_face, upsample=1,
-                          detect_max_side=detect_size, progress=progress, apply=apply, region=region)
+    options = EditOptions.for_photos(device=device, batch_size=batch_size, detector=detector, min_face=min_face,
+                                     detect_max_side=detect_size, progress=progress, apply=apply, region=region)
     s = edit_folder(in_dir, out_dir, model, targets, options, jobs, only_faces, retry_failed, dry_run,
                     log=click.echo, ray=ray_address)
     if dry_run:

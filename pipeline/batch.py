@@ -26,9 +26,9 @@ from .align import align_frames
 from .atomic import atomic_output
 from .composite import composite
 from .detect import detect_frames
-from .edit import EditOptions
 from .errors import InputError
 from .frames import Frame
+from .options import EditOptions
 from .photo_io import PHOTO_SUFFIXES, Photo, read_photo, write_photo
 from .translate import Translator, translate_frames
 
@@ -271,7 +271,7 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
     """Edits every photo under ``in_dir`` into the mirrored tree under ``out_dir``. ``jobs`` worker processes
     prepare photos on this machine; with ``ray`` (``local``: start a Ray instance here, ``auto`` or an address:
     join that cluster) the photos are spread over the cluster's workers instead (``pipeline/cluster.py``)."""
-    options = options or EditOptions(upsample=1, detect_max_side=1600)
+    options = options or EditOptions.for_photos()
     if not in_dir.is_dir():
         raise InputError(f"{in_dir}: not a folder")
     if out_dir.resolve() == in_dir.resolve():

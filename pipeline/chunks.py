@@ -22,10 +22,11 @@ from stylize.models.modelfile import StyleModel
 
 from .atomic import atomic_output, check_output_path
 from .decode import read_frames
-from .edit import EditOptions, EditStats, edit_frames
+from .edit import EditStats, edit_frames
 from .errors import InputError
 from .ffmpeg_tools import ffmpeg_exe, probe
 from .frames import Frame, VideoInfo
+from .options import EditOptions
 
 OVERLAP = 12  # frames decoded and dropped on each side of a chunk: more than the tracker's look-ahead
 MIN_CHUNK = 60  # frames; shorter pieces cost more in start-up than they save

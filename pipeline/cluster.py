@@ -24,8 +24,8 @@ from pathlib import Path
 from stylize.models.modelfile import StyleModel, load_model
 
 from .batch import Job, Outcome, edit_prepared, prepare_photo
-from .edit import EditOptions
 from .errors import InputError
+from .options import EditOptions
 
 PHOTOS_PER_CALL = 8
 CRASH_ONCE = "STYLIZE_RAY_CRASH_ONCE"  # tests: a path; the first worker call to find it absent creates it and dies

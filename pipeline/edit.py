@@ -4,52 +4,19 @@ frames (a video's, a photo's single frame), yielding each frame with its edited 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
-
-from stylize.models.modelfile import StyleModel
 
 from .align import align_frames
 from .composite import composite
 from .detect import FaceDetector, detect_frames
-from .encode import X264_PARAMS, VideoWriter
-from .frames import Frame, VideoInfo
+from .frames import Frame
+from .options import EditOptions
 from .smooth import smooth_changes
 from .stream import prefetch
 from .track import FaceTracker, SmoothingConfig
 from .translate import Translator, translate_frames
-
-
-@dataclass
-class EditOptions:
-    """Everything the CLI can tune; defaults are what a user should get without flags."""
-
-    device: str = "auto"
-    batch_size: int = 16
-    detector: str = "hog"
-    upsample: int = 0
-    detect_max_side: int = 640
-    detect_every: int = 3  # full detection every N video frames, landmark refits between (see detect_frames)
-    min_face: int = 36  # faces smaller than this (pixels, about 2.5× the eye distance) are left alone
-    smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)  # None: --no-smooth
-    smooth_output: float = 0.9  # blend strength of --smooth-output (0 is off); benchmarks/flicker.py measures it
-    apply: str | None = None  # "change" or "output"; None: what the model file says (see composite.py)
-    region: str = "auto"  # where the change may act: "auto" keeps hair edits out of the inner face (regions.py)
-    crf: int = 18
-    preset: str = "veryfast"
-    x264_params: str = X264_PARAMS  # over the preset; "" for the preset's own settings
-    progress: bool = True
-
-    def make_translator(self, model: StyleModel, request: dict[str, str]) -> Translator:
-        return Translator(model, request, self.device, self.apply, self.region)
-
-    def make_detector(self) -> FaceDetector:
-        return FaceDetector(self.detector, self.upsample, self.detect_max_side, self.min_face)
-
-    def make_writer(self, path: Path, info: VideoInfo, source: Path) -> VideoWriter:
-        return VideoWriter(path, info, source, self.crf, self.preset, self.x264_params)
 
 
 @dataclass

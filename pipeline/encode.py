@@ -12,17 +12,13 @@ import numpy as np
 from .errors import InputError
 from .ffmpeg_tools import ffmpeg_exe
 from .frames import VideoInfo
+from .options import X264_PARAMS
 
 # Audio codecs an MP4 can carry as they are; others (e.g. PCM from a .mov) are re-encoded to AAC there.
 MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 WEBM_AUDIO = {"opus", "vorbis"}  # WebM allows only these; anything else becomes Opus
 # x264's CRF mapped onto libvpx-vp9's 0–63 scale (x264 18 ≈ VP9 31, both "visually lossless" presets' defaults)
 VP9_CRF_OFFSET = 13
-# Applied over the preset. veryfast refines motion vectors to sub-pixel precision only coarsely (subme 2); at 4 the
-# re-encoded face regions shimmer less from frame to frame (README, "The encoder's share";
-# benchmarks/encode_flicker.py) for about a quarter more encoder time, in ffmpeg's process beside the other stages;
-# at the same CRF it also keeps a little less of the finest texture (README: sharpness 0.947 -> 0.914 on one clip).
-X264_PARAMS = "subme=4"
 
 
 def check_x264_params(params: str) -> None:

@@ -9,9 +9,10 @@ from stylize.models.modelfile import StyleModel
 
 from .atomic import atomic_output, check_output_path
 from .detect import FaceDetector
-from .edit import EditOptions, EditStats, edit_frames
+from .edit import EditStats, edit_frames
 from .errors import InputError
 from .frames import Frame
+from .options import EditOptions
 from .photo_io import FORMAT_BY_SUFFIX, PHOTO_SUFFIXES, read_photo, write_photo
 from .translate import Translator
 
@@ -36,7 +37,7 @@ def edit_photo(source: Path, output: Path, translator: Translator, detector: Fac
 
 def edit_image(source: Path, output: Path, model: StyleModel, request: dict[str, str],
                options: EditOptions | None = None) -> ImageResult:
-    options = options or EditOptions(upsample=1, detect_max_side=1600)
+    options = options or EditOptions.for_photos()
     if output.suffix.lower() not in PHOTO_SUFFIXES:
         raise InputError(f"{output}: unsupported output type (use one of {', '.join(PHOTO_SUFFIXES)})")
     check_output_path(output)

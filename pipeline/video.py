@@ -13,10 +13,11 @@ from stylize.models.modelfile import StyleModel
 
 from .atomic import atomic_output, check_output_path
 from .decode import read_frames
-from .edit import EditOptions, EditStats, edit_frames
+from .edit import EditStats, edit_frames
 from .errors import InputError
 from .ffmpeg_tools import probe
 from .frames import VideoInfo
+from .options import EditOptions
 from .stream import prefetch
 from .translate import generator_threads
 

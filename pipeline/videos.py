@@ -17,8 +17,8 @@ from stylize.models.modelfile import StyleModel
 
 from .atomic import atomic_output
 from .batch import read_jsonl
-from .edit import EditOptions
 from .errors import InputError
+from .options import EditOptions
 from .video import VIDEO_SUFFIXES, edit_video
 
 MANIFEST = ".stylize-videos.jsonl"

@@ -7,8 +7,8 @@ import numpy as np
 
 from stylize.models import load_model
 from stylize.pipeline.detect import FaceDetector
-from stylize.pipeline.edit import EditOptions
 from stylize.pipeline.flicker import measure_flicker, measure_pairs
+from stylize.pipeline.options import EditOptions
 from stylize.pipeline.smooth import carry_change
 from stylize.pipeline.video import edit_video
 

@@ -95,7 +95,7 @@ def test_videos_without_ray_give_the_same_report(model_file, tmp_path):
 def test_long_video_in_chunks_on_ray_equals_the_single_machine_run(cluster, model_file, tmp_path):
     from stylize.models import load_model
     from stylize.pipeline.chunks import edit_video_chunked, seam_difference
-    from stylize.pipeline.edit import EditOptions
+    from stylize.pipeline.options import EditOptions
 
     src = write_clip(tmp_path / "long.mkv", render_frames(150, wrap=False), extra=("-g", "30"))
     single = tmp_path / "single.mkv"

@@ -1,0 +1,76 @@
+"""What a user can tune about an edit, with the defaults they get without flags: one dataclass that the CLI reads
+its option defaults from and every command hands to the pipeline. Imports no stage, so reading it is cheap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stylize.models.modelfile import StyleModel
+
+    from .detect import FaceDetector
+    from .encode import VideoWriter
+    from .frames import VideoInfo
+    from .track import SmoothingConfig
+    from .translate import Translator
+
+# Applied over the preset. veryfast refines motion vectors to sub-pixel precision only coarsely (subme 2); at 4 the
+# re-encoded face regions shimmer less from frame to frame (README, "The encoder's share";
+# benchmarks/encode_flicker.py) for about a quarter more encoder time, in ffmpeg's process beside the other stages;
+# at the same CRF it also keeps a little less of the finest texture (README: sharpness 0.947 -> 0.914 on one clip).
+X264_PARAMS = "subme=4"
+
+
+def default_smoothing() -> SmoothingConfig:
+    from .track import SmoothingConfig
+
+    return SmoothingConfig()
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """Everything the CLI can tune; defaults are what a user should get without flags (for videos; see
+    :meth:`for_photos`)."""
+
+    device: str = "auto"
+    batch_size: int = 16
+    detector: str = "hog"
+    upsample: int = 0
+    detect_max_side: int = 640
+    detect_every: int = 3  # full detection every N video frames, landmark refits between (see detect_frames)
+    min_face: int = 36  # faces smaller than this (pixels, about 2.5× the eye distance) are left alone
+    smoothing: SmoothingConfig | None = field(default_factory=default_smoothing)  # None: --no-smooth
+    smooth_output: float = 0.9  # blend strength of --smooth-output (0 is off); benchmarks/flicker.py measures it
+    apply: str | None = None  # "change" or "output"; None: what the model file says (see composite.py)
+    region: str = "auto"  # where the change may act: "auto" keeps hair edits out of the inner face (regions.py)
+    crf: int = 18
+    preset: str = "veryfast"
+    x264_params: str = X264_PARAMS  # over the preset; "" for the preset's own settings
+    progress: bool = True
+
+    @classmethod
+    def for_photos(cls, **changes) -> EditOptions:
+        """The defaults for photos, with ``changes``: a photo is one frame, often large, with faces of any size and
+        no frame rate to keep up with, so dlib searches a larger copy (1600 px) at upsample 1, which finds faces of
+        half the size (about 40 px)."""
+        return cls(**{"upsample": 1, "detect_max_side": 1600, **changes})
+
+    def make_translator(self, model: StyleModel, request: dict[str, str]) -> Translator:
+        from .translate import Translator
+
+        return Translator(model, request, self.device, self.apply, self.region)
+
+    def make_detector(self) -> FaceDetector:
+        from .detect import FaceDetector
+
+        return FaceDetector(self.detector, self.upsample, self.detect_max_side, self.min_face)
+
+    def make_writer(self, path: Path, info: VideoInfo, source: Path) -> VideoWriter:
+        from .encode import VideoWriter
+
+        return VideoWriter(path, info, source, self.crf, self.preset, self.x264_params)
+
+
+VIDEO, PHOTO = EditOptions(), EditOptions.for_photos()  # frozen: the defaults the CLI shows
