@@ -302,8 +302,9 @@ def test_a_projection_discriminator_judges_an_image_against_the_labels_it_is_giv
 def test_a_run_with_a_projection_discriminator_trains_exports_and_loads(recipe, tmp_path):
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
-    train(["celeba", "--data", data, "--recipe", recipe, "--d-projection"], run, 3)
+    train(["celeba", "--data", data, "--recipe", recipe, "--d-projection", "--g-cls-scale", "0.25"], run, 3)
     model = load_model(run / "model.safetensors")
     assert model.discriminator.projection and model.provenance["recipe"]["d_projection"] is True
+    assert model.provenance["recipe"]["g_cls_scale"] == 0.25
     r = CliRunner().invoke(stylize_main, ["info", str(run / "model.safetensors")])
     assert r.exit_code == 0 and "projection" in r.output, r.output

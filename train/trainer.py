@@ -60,6 +60,7 @@ class TrainConfig:
     g_repeat_num: int = 6
     d_repeat_num: int = 5
     lambda_cls: float = 1.0
+    g_cls_scale: float = 1.0
     lambda_rec: float = 10.0
     lambda_gp: float = 10.0
     lambda_r1: float = 1.0
@@ -286,7 +287,7 @@ class Trainer:
                 g_cls = classification_loss(out_cls.float(), cls_trg, schema, set_index)
                 x_rec, mask_rec = self.generate(x_fake, c_org)
                 g_rec = (x_real - x_rec).abs().float().mean()
-                g_loss = g_adv + cfg.lambda_rec * g_rec + cfg.lambda_cls * g_cls
+                g_loss = g_adv + cfg.lambda_rec * g_rec + cfg.lambda_cls * cfg.g_cls_scale * g_cls
                 if mask_fake is not None:
                     (m_f, tv_f), (m_r, tv_r) = mask_penalties(mask_fake), mask_penalties(mask_rec)
                     g_loss = g_loss + cfg.lambda_mask * (m_f + m_r) + cfg.lambda_tv * (tv_f + tv_r)
