@@ -38,9 +38,9 @@ _HELP = {
     "g_repeat_num": "Residual blocks in G.",
     "d_repeat_num": "Stride-2 convolutions in D.",
     "lambda_cls": "Weight of the domain classification loss.",
-    "g_cls_scale": "Scales the classification term of G's loss (D's stays --lambda-cls): 1 is the paper's; lower lets "
-                   "a projection D (--d-projection), which judges realism per label, steer G more than D's classifier "
-                   "does, whose favourite colours are the most saturated ones.",
+    "g_cls_scale": "Scales the classification term of G's loss (D's stays --lambda-cls): 1 is the paper's; lower "
+                   "leaves more of the labels to a projection D (--d-projection), 0 all of them (README: on CelebA "
+                   "this reached fewer targets).",
     "lambda_rec": "Weight of the cycle reconstruction loss.",
     "lambda_gp": "Weight of the gradient penalty.",
     "num_iters": "Total iterations (D updates).",
