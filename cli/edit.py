@@ -144,6 +144,13 @@ def video_edit_options(device: str, batch_size: int, detector: str, min_face: in
                        progress=progress)
 
 
+def photo_edit_options(device: str, batch_size: int, detector: str, min_face: int, apply: str | None, region: str,
+                       progress: bool, detect_size: int) -> EditOptions:
+    """The pipeline's EditOptions from the options of common_options and --detect-size, on photos' defaults."""
+    return EditOptions.for_photos(device=device, batch_size=batch_size, detector=detector, min_face=min_face,
+                                  detect_max_side=detect_size, progress=progress, apply=apply, region=region)
+
+
 def common_options(f):
     f = click.option("--progress/--no-progress", default=True, help="Show a progress bar.")(f)
     f = click.option("--batch-size", type=click.IntRange(1, 512), default=VIDEO.batch_size, show_default=True,
@@ -228,11 +235,10 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
-    options = EditOptions.for_photos(device=device, batch_size=batch_size, detector=detector, min_face=min_face,
-                                     detect_max_side=detect_size, progress=progress, apply=apply, region=region)
+    options = photo_edit_options(device, batch_size, detector, min_face, apply, region, progress, detect_size)
     result = edit_image(source, output, model, targets, options)
     if model.alignment.kind == "face" and result.faces == 0:
-        hint = no_face_hint(result.side, detect_size, "photo")
+        hint = no_face_hint(result.side, options.detect_max_side, "photo")
         click.echo(f"Warning: no faces found in {source}{hint}; wrote it unchanged", err=True)
     click.echo(f"wrote {output}: {result.faces} face(s)", err=True)
 
@@ -267,8 +273,7 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
-    options = EditOptions.for_photos(device=device, batch_size=batch_size, detector=detector, min_face=min_face,
-                                     detect_max_side=detect_size, progress=progress, apply=apply, region=region)
+    options = photo_edit_options(device, batch_size, detector, min_face, apply, region, progress, detect_size)
     s = edit_folder(in_dir, out_dir, model, targets, options, jobs, only_faces, retry_failed, dry_run,
                     log=click.echo, ray=ray_address)
     if dry_run:
