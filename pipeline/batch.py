@@ -277,8 +277,11 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
     if out_dir.resolve() == in_dir.resolve():
         raise InputError(f"{out_dir}: output folder must differ from the input folder")
     model.schema.validate(request)  # before any work
-    translator = options.make_translator(model, request) if ray is None else None
     all_jobs, ignored = find_jobs(in_dir, out_dir)
+    if not all_jobs:  # as `stylize videos` does: a wrong folder is an error, not an empty report
+        raise InputError(f"{in_dir}: no photos ({', '.join(PHOTO_SUFFIXES)})"
+                         + (f"; {ignored} non-image file(s) passed over" if ignored else ""))
+    translator = options.make_translator(model, request) if ray is None else None
     done = read_manifest(out_dir) if out_dir.exists() else {}
     todo = [j for j in all_jobs if not is_done(j, done.get(j.rel), retry_failed)]
     summary = BatchSummary(done_before=len(all_jobs) - len(todo), ignored=ignored)

@@ -89,3 +89,16 @@ def test_dry_run_and_only_faces(model_file, tmp_path):
     assert r.exit_code == 0 and "would edit trip/b.png" in r.output and not out.exists()
     r = run(src, "-o", out, "-m", model_file, "--hair", "blond", "--only-faces")
     assert not (out / "trip/day1/landscape.jpg").exists() and (out / "a.jpg").exists()
+
+
+def test_a_folder_without_photos_is_one_line_and_nonzero_and_writes_nothing(model_file, tmp_path):
+    empty, junk = tmp_path / "empty", tmp_path / "junk"
+    empty.mkdir()
+    junk.mkdir()
+    (junk / "readme.txt").write_text("not a photo at all")
+    for src, extra in ((empty, ""), (junk, "; 1 non-image file(s) passed over")):
+        out = tmp_path / f"out-{src.name}"
+        r = run(src, "-o", out, "-m", model_file, "--hair", "blond")
+        assert r.exit_code == 1 and r.output.startswith("Error:") and "no photos (" in r.output, r.output
+        assert r.output.strip().endswith(")" + extra), r.output
+        assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output and not out.exists()
