@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from stylize.models.masked import COLOURS
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.trainer import ADV_LOSSES, ARCHS, RECIPES, TrainConfig
@@ -18,6 +19,8 @@ DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 _HELP = {
     "arch": "Generator: masked (resize-convolution decoder + attention mask, output = A*C + (1-A)*x), plain (the "
             "same decoder, no mask: for edits that redraw every pixel) or stargan (the paper's Table 1).",
+    "colour": "How G's colour image is made (masked, plain): rgb paints it (tanh), affine recolours the input with a "
+              "3x4 colour matrix that varies smoothly over the face (the input's texture is kept).",
     "adv_loss": "nsgan: non-saturating loss with R1 on real images (StarGAN v2); wgan-gp: the paper's.",
     "lambda_r1": "Weight of the R1 penalty (nsgan).",
     "lambda_mask": "Weight of the attention mask's mean (masked): higher keeps more of the input.",
@@ -64,7 +67,8 @@ def trainer_options(f):
                              help=_HELP.get(fld.name, ""))(f)
         else:
             kind = {"int": int, "float": float, "str": str}[str(fld.type)]
-            kind = {"arch": click.Choice(ARCHS), "adv_loss": click.Choice(ADV_LOSSES)}.get(fld.name, kind)
+            choices = {"arch": ARCHS, "adv_loss": ADV_LOSSES, "colour": COLOURS}
+            kind = click.Choice(choices[fld.name]) if fld.name in choices else kind
             f = click.option(name, type=kind, default=fld.default, show_default=True, help=_HELP.get(fld.name, ""))(f)
     f = click.option("--recipe", type=click.Choice(list(RECIPES)), default="budget", show_default=True,
                      help="Defaults for the options not given: budget (masked generator, nsgan + R1, one critic "
@@ -103,6 +107,9 @@ def run_training(describe):
             raise click.BadParameter(f"{cfg.num_iters_decay} must lie between 0 and --num-iters ({cfg.num_iters})",
                                      param_hint="--num-iters-decay")
         usage_policy(cfg.augment, "--augment")
+        if cfg.colour != "rgb" and cfg.arch == "stargan":
+            raise click.BadParameter(f"{cfg.colour} needs --arch masked or plain (the paper's G paints its output)",
+                                     param_hint="--colour")
         name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
         from stylize.train.datasets import build_dataset
         from stylize.train.trainer import Trainer

@@ -12,14 +12,23 @@ Two changes to the paper's Table 1, each from a paper that measured it:
 
 With ``mask=False`` the colour head is the output (for edits that change nearly every pixel, such as
 photo→anime), keeping the resize-convolution decoder.
+
+``colour="affine"`` (not in either paper) makes ``C`` a recolouring of the input instead of a painting: the
+bottleneck predicts a 3×4 colour matrix per cell of its coarse grid (a quarter of the image's side), bilinearly
+up-sampled, and ``C = M·x + b`` per pixel, as HDRNet's local affine colour transforms do (Gharbi et al. 2017).
+Strands, shading and edges under the mask are the input's own; G only chooses how colours move, smoothly in
+space, and the mask where. It starts as the identity (``C = x``).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .stargan import InstanceNorm, encoder_layers
+
+COLOURS = ("rgb", "affine")  # how the colour image C is made: painted (tanh) or the input recoloured
 
 
 class MaskedGenerator(nn.Module):
@@ -27,10 +36,20 @@ class MaskedGenerator(nn.Module):
 
     arch = "masked"
 
-    def __init__(self, conv_dim: int = 32, c_dim: int = 5, repeat_num: int = 6, mask: bool = True) -> None:
+    def __init__(self, conv_dim: int = 32, c_dim: int = 5, repeat_num: int = 6, mask: bool = True,
+                 colour: str = "rgb") -> None:
         super().__init__()
+        if colour not in COLOURS:
+            raise ValueError(f"unknown colour head '{colour}' (known: {', '.join(COLOURS)})")
         self.conv_dim, self.c_dim, self.repeat_num, self.mask = conv_dim, c_dim, repeat_num, mask
+        self.colour = colour
         layers, dim = encoder_layers(conv_dim, c_dim, repeat_num)
+        self.encoder_len = len(layers)
+        # 12 numbers per grid cell: a 3x3 matrix and a bias, as offsets from the identity (zero at the start)
+        self.affine = nn.Conv2d(dim, 12, kernel_size=3, stride=1, padding=1) if colour == "affine" else None
+        if self.affine is not None:
+            nn.init.zeros_(self.affine.weight)
+            nn.init.zeros_(self.affine.bias)
         for _ in range(2):
             layers += [
                 nn.Upsample(scale_factor=2, mode="nearest"),
@@ -40,19 +59,34 @@ class MaskedGenerator(nn.Module):
             ]
             dim //= 2
         self.main = nn.Sequential(*layers)
-        self.color = nn.Sequential(nn.Conv2d(dim, 3, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh())
+        self.color = (nn.Sequential(nn.Conv2d(dim, 3, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh())
+                      if colour == "rgb" else None)
         self.attention = (nn.Sequential(nn.Conv2d(dim, 1, kernel_size=7, stride=1, padding=3, bias=False),
                                         nn.Sigmoid()) if mask else None)
 
     def sizes(self) -> dict:
-        return {"arch": self.arch, "conv_dim": self.conv_dim, "c_dim": self.c_dim, "repeat_num": self.repeat_num,
-                "mask": self.mask}
+        sizes = {"arch": self.arch, "conv_dim": self.conv_dim, "c_dim": self.c_dim, "repeat_num": self.repeat_num,
+                 "mask": self.mask}
+        return sizes if self.colour == "rgb" else {**sizes, "colour": self.colour}
 
     def parts(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(colour image C, mask A or None) for inputs ``x`` N×3×S×S in [-1, 1] and labels ``c`` N×c_dim."""
         c = c.to(x.dtype).view(c.size(0), c.size(1), 1, 1).expand(-1, -1, x.size(2), x.size(3))
-        h = self.main(torch.cat([x, c], dim=1))
-        return self.color(h), (self.attention(h) if self.attention is not None else None)
+        h = torch.cat([x, c], dim=1)
+        for i, layer in enumerate(self.main):
+            h = layer(h)
+            if i == self.encoder_len - 1:
+                bottleneck = h
+        mask = self.attention(h) if self.attention is not None else None
+        return (self.color(h) if self.affine is None else self.recolour(x, bottleneck)), mask
+
+    def recolour(self, x: torch.Tensor, bottleneck: torch.Tensor) -> torch.Tensor:
+        """``C = M·x + b`` per pixel, M and b bilinearly up-sampled from the bottleneck's grid."""
+        coef = F.interpolate(self.affine(bottleneck), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        n, _, height, width = coef.shape
+        coef = coef.view(n, 3, 4, height, width)
+        out = x + (coef[:, :, :3] * x.unsqueeze(1)).sum(2) + coef[:, :, 3]
+        return out.clamp(-1, 1)
 
     @staticmethod
     def blend(x: torch.Tensor, color: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

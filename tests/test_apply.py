@@ -44,14 +44,32 @@ def test_mask_zero_gives_the_input_and_mask_one_the_colour_image():
     assert torch.allclose(out, mask * color + (1 - mask) * x) and torch.equal(m, mask)
 
 
-@pytest.mark.parametrize("mask", [True, False])
-def test_budget_generator_round_trips_through_a_model_file(mask, tmp_path):
+def test_affine_colour_head_recolours_the_input_and_starts_as_the_identity():
+    g = MaskedGenerator(conv_dim=8, c_dim=3, repeat_num=1, colour="affine")
+    x = torch.rand(2, 3, 32, 32) * 1.6 - 0.8
+    c = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    assert torch.equal(g.parts(x, c)[0], x)  # a new model changes nothing under its mask
+    with torch.no_grad():  # red gains 0.2 everywhere, green is scaled by 1.5: the input's texture, recoloured
+        g.affine.bias[3] = 0.2
+        g.affine.bias[5] = 0.5
+    color = g.parts(x, c)[0]
+    assert torch.allclose(color[:, 0], x[:, 0] + 0.2) and torch.allclose(color[:, 1], (1.5 * x[:, 1]).clamp(-1, 1))
+    assert torch.equal(color[:, 2], x[:, 2])
+    with pytest.raises(ValueError, match="colour"):
+        MaskedGenerator(conv_dim=8, c_dim=3, repeat_num=1, colour="paint")
+
+
+@pytest.mark.parametrize("mask, colour", [(True, "rgb"), (False, "rgb"), (True, "affine")])
+def test_budget_generator_round_trips_through_a_model_file(mask, colour, tmp_path):
     schema = DomainSchema.single("celeba", [Group("hair", ("black", "blond"), "onehot", ("Black_Hair", "Blond_Hair"))])
-    g = MaskedGenerator(conv_dim=8, c_dim=schema.c_dim, repeat_num=1, mask=mask).eval()
+    g = MaskedGenerator(conv_dim=8, c_dim=schema.c_dim, repeat_num=1, mask=mask, colour=colour).eval()
+    if colour == "affine":
+        torch.nn.init.normal_(g.affine.weight, std=0.1)  # not the identity, so the comparison below means something
     path = save_model(tmp_path / "m.safetensors", g, None, schema, 32, Alignment("face", CELEBA_TEMPLATE), {},
                       dtype=torch.float32)
     model = load_model(path)
     assert type(model.generator) is MaskedGenerator and model.generator.mask is mask
+    assert model.generator.colour == colour
     x, c = torch.rand(1, 3, 32, 32) * 2 - 1, torch.tensor([[0.0, 1.0]])
     assert torch.equal(model.generator(x, c), g(x, c))
 

@@ -231,6 +231,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         seen = schema.decode(before, s.set_index)
         for g, v in own.items():
             real_hits.setdefault(g, []).append(int(seen[g] == v))
+            real_hits.setdefault(f"{g}={v}", []).append(int(seen[g] == v))
         real = [k for k, e in enumerate(edits) if own[e.group] != e.value]
         rec = G(fake[real], torch.from_numpy(label).expand(len(real), -1))
         l1.append((rec - x).abs().mean().item())
@@ -266,6 +267,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "layout_correlation": {k: rate(v) for k, v in sorted(layout.items())},
         "layout_kept": rate([float(c >= LAYOUT_KEPT) for v in layout.values() for c in v]),
         "reconstruction_l1": round(float(np.mean(l1)) if l1 else float("nan"), 4),
+        # per group, and per value: how often the judge reads real faces of that value right, the ceiling of
+        # what "target reached" can show for that value
         "judge_accuracy_on_real_test": {k: rate(v) for k, v in sorted(real_hits.items())},
         "judge_steps": classifier_steps,
         "judge_sees": "greyscale (structure only)" if structure_only else "colour",

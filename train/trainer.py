@@ -53,6 +53,7 @@ class TrainConfig:
     """Defaults are the ``budget`` recipe; ``RECIPES['paper']`` holds what the paper changes."""
 
     arch: str = "masked"
+    colour: str = "rgb"
     adv_loss: str = "nsgan"
     image_size: int = 128
     g_conv_dim: int = 32
@@ -101,6 +102,10 @@ def make_generator(cfg: TrainConfig, c_dim: int) -> nn.Module:
         raise ValueError(f"unknown --arch {cfg.arch} (choose from {', '.join(ARCHS)})")
     sizes = {"arch": "stargan" if cfg.arch == "stargan" else "masked", "conv_dim": cfg.g_conv_dim, "c_dim": c_dim,
              "repeat_num": cfg.g_repeat_num, "mask": cfg.arch == "masked"}
+    if cfg.colour != "rgb":
+        if cfg.arch == "stargan":
+            raise ValueError(f"--colour {cfg.colour} needs --arch masked or plain")
+        sizes["colour"] = cfg.colour
     return build_generator(sizes)
 
 
