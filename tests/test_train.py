@@ -160,6 +160,12 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     result = json.loads((run / "eval.json").read_text())
     assert set(result["per_target"]) <= {"hair=black", "hair=blond", "gender=female", "gender=male"}
     assert set(result["others_kept"]) <= {"hair when gender asked", "gender when hair asked"}
+    for target, reached in result["per_target"].items():  # split by the face's own value, the figures add up
+        split = {k.split(" from ")[1]: v for k, v in result["per_target_by_source"].items()
+                 if k.startswith(target + " ")}
+        assert split and target.split("=")[1] not in split
+        mean = sum(r * n for r, n in split.values()) / sum(n for _, n in split.values())
+        assert mean == pytest.approx(reached, abs=1e-3)
     assert 0 <= result["same_person"] <= 1 and result["identity_distance_mean"] >= 0
     assert result["applied"] == "change at full resolution"
     # the judge learns from shifted, partly blanked faces by default; each judge is cached under its own name

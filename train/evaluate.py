@@ -5,7 +5,8 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
 
 - target reached: an independent classifier, trained here on the *real* training images only (shifted and partly
   blanked by default, so that a coloured patch cannot sway it), judges whether the edited face shows the asked
-  value (the paper's classification-based evaluation);
+  value (the paper's classification-based evaluation); per target, and split by the face's own value (→blond from
+  black, from brown, ...), since where an edit starts decides how far it has to go;
 - others kept: the same classifier's reading of every group that was *not* asked (``gender when hair asked``),
   compared with its reading of the unedited face;
 - same person: dlib's face descriptor (``dlib_face_recognition_resnet_model_v1``) distance between the unedited
@@ -204,6 +205,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     grid_at = set(picks[np.linspace(0, len(picks) - 1, min(GRID_ROWS, len(picks))).round().astype(int)].tolist())
     real_hits: dict[str, list[int]] = {}
     per_target: dict[str, list[int]] = {}
+    from_own: dict[str, list[int]] = {}  # the same, split by the face's own value: which starting points fail
     kept: dict[str, list[int]] = {}
     layout: dict[str, list[float]] = {}
     same, dist, l1, rows = [], [], [], []
@@ -241,6 +243,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         for k in real:
             e, read = edits[k], schema.decode(after[k], s.set_index)
             per_target.setdefault(f"{e.group}={e.value}", []).append(int(read[e.group] == e.value))
+            from_own.setdefault(f"{e.group}={e.value} from {own[e.group]}", []).append(int(read[e.group] == e.value))
             layout.setdefault(f"{e.group}={e.value}", []).append(layout_correlation(crops[0], crops[1 + k]))
             for h in read:
                 if h != e.group:
@@ -261,6 +264,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "applied": "change at full resolution" if keep_detail else "output",
         "target_accuracy": rate(hits),
         "per_target": {k: rate(v) for k, v in sorted(per_target.items())},
+        "per_target_by_source": {k: [rate(v), len(v)] for k, v in sorted(from_own.items())},
         "others_kept": {k: rate(v) for k, v in sorted(kept.items())},
         "same_person": rate(same) if same else None,
         "identity_distance_mean": round(float(np.mean(dist)), 4) if dist else None,
