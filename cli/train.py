@@ -12,6 +12,7 @@ import click
 from stylize.models.masked import COLOURS
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
+from stylize.train.losses import TARGETS
 from stylize.train.trainer import ADV_LOSSES, ARCHS, RECIPES, TrainConfig
 
 DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -29,6 +30,9 @@ _HELP = {
                "comma-separated; keeps D's classifier from resting on one small region that G then paints.",
     "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "
                     "judged against real faces of the asked labels, not of any labels.",
+    "targets": "What G is asked for in training: shuffle (the batch's own labels, shuffled: every group changes at "
+               "once, common values most, as in the paper) or one-group (one group per image changes, to any other "
+               "of its values: the single edits stylize asks for).",
     "ema": "Decay of the moving average of G's weights that is exported (0: export G itself).",
     "max_seconds": "Stop after this many seconds of training (wall clock, summed over resumes; 0: no limit).",
     "max_cpu_seconds": "Stop after this many CPU seconds of training (all threads, summed over resumes; 0: no "
@@ -67,7 +71,7 @@ def trainer_options(f):
                              help=_HELP.get(fld.name, ""))(f)
         else:
             kind = {"int": int, "float": float, "str": str}[str(fld.type)]
-            choices = {"arch": ARCHS, "adv_loss": ADV_LOSSES, "colour": COLOURS}
+            choices = {"arch": ARCHS, "adv_loss": ADV_LOSSES, "colour": COLOURS, "targets": TARGETS}
             kind = click.Choice(choices[fld.name]) if fld.name in choices else kind
             f = click.option(name, type=kind, default=fld.default, show_default=True, help=_HELP.get(fld.name, ""))(f)
     f = click.option("--recipe", type=click.Choice(list(RECIPES)), default="budget", show_default=True,

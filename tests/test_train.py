@@ -317,12 +317,30 @@ def test_a_run_with_a_projection_discriminator_trains_exports_and_loads(recipe, 
     assert r.exit_code == 0 and "projection" in r.output, r.output
 
 
-def test_a_run_with_the_affine_colour_head_trains_exports_and_loads(tmp_path):
+def test_one_group_targets_change_exactly_one_group_to_another_value():
+    from stylize.models.schema import DomainSchema
+    from stylize.train.losses import one_group_targets
+
+    schema = DomainSchema.from_json([{"name": "celeba", "groups": [
+        {"name": "hair", "kind": "onehot", "values": ["black", "blond", "gray"]},
+        {"name": "gender", "kind": "binary", "values": ["female", "male"]}]}])
+    labels = torch.tensor([[1.0, 0, 0, 1]] * 600)  # black-haired men
+    targets = one_group_targets(labels, schema, 0, torch.Generator().manual_seed(0))
+    asked = [schema.decode(t.numpy()) for t in targets]
+    assert all((a["hair"] != "black") != (a["gender"] != "male") for a in asked)  # one group, never both or none
+    counts = {v: sum(a["hair"] == v for a in asked) for v in ("blond", "gray")}
+    flips = sum(a["gender"] == "female" for a in asked)
+    assert min(counts.values()) > 100 and 200 < flips < 400, (counts, flips)  # both other colours, half the time
+    assert targets.sum(1).tolist() == [1.0 if a["gender"] == "female" else 2.0 for a in asked]  # valid one-hots
+
+
+def test_a_run_with_the_affine_colour_head_and_one_group_targets_trains_exports_and_loads(tmp_path):
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
-    train(["celeba", "--data", data, "--recipe", "hybrid", "--colour", "affine"], run, 3)
+    train(["celeba", "--data", data, "--recipe", "hybrid", "--colour", "affine", "--targets", "one-group"], run, 3)
     model = load_model(run / "model.safetensors")
     assert model.generator.colour == "affine" and model.provenance["recipe"]["colour"] == "affine"
+    assert model.provenance["recipe"]["targets"] == "one-group"
     r = CliRunner().invoke(stylize_main, ["info", str(run / "model.safetensors")])
     assert r.exit_code == 0 and "recoloured (affine)" in r.output, r.output
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--arch", "stargan",

@@ -54,6 +54,30 @@ def random_targets(labels: torch.Tensor, generator: torch.Generator) -> torch.Te
     return labels[torch.randperm(labels.size(0), generator=generator)]
 
 
+def one_group_targets(labels: torch.Tensor, schema: DomainSchema, set_index: int, generator: torch.Generator
+                      ) -> torch.Tensor:
+    """Target labels that change one group per image, to another of its values, the rest kept: the edits `stylize`
+    asks for (``--hair blond`` alone), where shuffled labels change every group at once and ask for the data's
+    common values most (black hair 46% of CelebA's faces, gray 5%)."""
+    groups = schema.label_sets[set_index].groups
+    out = labels.clone()
+    picks = torch.randint(len(groups), (labels.size(0),), generator=generator).tolist()
+    shifts = torch.rand(labels.size(0), generator=generator).tolist()
+    for i, (k, u) in enumerate(zip(picks, shifts, strict=True)):
+        g, sl = groups[k], schema.slice(groups[k].name)
+        if g.kind == "binary":
+            out[i, sl] = 1 - labels[i, sl]
+        else:  # one of the other values, uniformly
+            own = int(labels[i, sl].argmax())
+            new = (own + 1 + int(u * (len(g.values) - 1))) % len(g.values)
+            out[i, sl] = 0
+            out[i, sl.start + new] = 1
+    return out
+
+
+TARGETS = ("shuffle", "one-group")
+
+
 def discriminator_adversarial(out_real: torch.Tensor, out_fake: torch.Tensor, kind: str) -> torch.Tensor:
     """D's adversarial loss: the paper's Wasserstein critic (``wgan-gp``) or the non-saturating logistic loss
     (``nsgan``, Goodfellow et al. 2014) that StarGAN v2 trains with, regularised by R1 instead of a GP."""

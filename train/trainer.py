@@ -39,6 +39,7 @@ from .losses import (
     generator_adversarial,
     gradient_penalty,
     mask_penalties,
+    one_group_targets,
     projection_labels,
     r1_penalty,
     random_targets,
@@ -69,6 +70,7 @@ class TrainConfig:
     lambda_tv: float = 0.5
     augment: str = ""
     d_projection: bool = False
+    targets: str = "shuffle"
     ema: float = 0.999
     batch_size: int = 16
     num_iters: int = 200_000
@@ -254,7 +256,8 @@ class Trainer:
         if self.device.type == "cuda":
             x_real = x_real.contiguous(memory_format=torch.channels_last)
         label_org = label_org.to(self.device)
-        label_trg = random_targets(label_org, self.rng).to(self.device)
+        label_trg = (one_group_targets(label_org, schema, set_index, self.rng) if cfg.targets == "one-group"
+                     else random_targets(label_org, self.rng)).to(self.device)
         c_org, c_trg = label_org, label_trg  # labels are full c vectors: mask already set per label set
         cls_org, cls_trg = label_org[:, :schema.cls_dim], label_trg[:, :schema.cls_dim]
         # what a projection D_src judges each image against: its own labels (real) or the asked ones (fake)
