@@ -32,7 +32,7 @@ _HELP = {
                     "judged against real faces of the asked labels, not of any labels.",
     "targets": "What G is asked for in training: shuffle (the batch's own labels, shuffled: every group changes at "
                "once, common values most, as in the paper) or one-group (one group per image changes, to any other "
-               "of its values: the single edits stylize asks for).",
+               "of its values: the single edits stylize asks for; not with --d-projection).",
     "ema": "Decay of the moving average of G's weights that is exported (0: export G itself).",
     "max_seconds": "Stop after this many seconds of training (wall clock, summed over resumes; 0: no limit).",
     "max_cpu_seconds": "Stop after this many CPU seconds of training (all threads, summed over resumes; 0: no "
@@ -114,6 +114,11 @@ def run_training(describe):
         if cfg.colour != "rgb" and cfg.arch == "stargan":
             raise click.BadParameter(f"{cfg.colour} needs --arch masked or plain (the paper's G paints its output)",
                                      param_hint="--colour")
+        if cfg.targets != "shuffle" and cfg.d_projection:
+            # shuffled labels ask for what the batch has; other targets shift the label mix of the fakes, which a
+            # projection critic then scores from the labels alone, unbounded (a run here diverged: README)
+            raise click.BadParameter(f"{cfg.targets} does not go with --d-projection (only shuffle keeps the asked "
+                                     "labels distributed as the real ones)", param_hint="--targets")
         name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
         from stylize.train.datasets import build_dataset
         from stylize.train.trainer import Trainer

@@ -346,3 +346,6 @@ def test_a_run_with_the_affine_colour_head_and_one_group_targets_trains_exports_
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--arch", "stargan",
                                   "--colour", "affine"])
     assert r.exit_code == 2 and "affine needs --arch masked" in r.output and "Traceback" not in r.output, r.output
+    r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--d-projection",
+                                  "--targets", "one-group"])
+    assert r.exit_code == 2 and "does not go with --d-projection" in r.output, r.output
