@@ -111,14 +111,8 @@ def run_training(describe):
             raise click.BadParameter(f"{cfg.num_iters_decay} must lie between 0 and --num-iters ({cfg.num_iters})",
                                      param_hint="--num-iters-decay")
         usage_policy(cfg.augment, "--augment")
-        if cfg.colour != "rgb" and cfg.arch == "stargan":
-            raise click.BadParameter(f"{cfg.colour} needs --arch masked or plain (the paper's G paints its output)",
-                                     param_hint="--colour")
-        if cfg.targets != "shuffle" and cfg.d_projection:
-            # shuffled labels ask for what the batch has; other targets shift the label mix of the fakes, which a
-            # projection critic then scores from the labels alone, unbounded (a run here diverged: README)
-            raise click.BadParameter(f"{cfg.targets} does not go with --d-projection (only shuffle keeps the asked "
-                                     "labels distributed as the real ones)", param_hint="--targets")
+        if bad := cfg.conflict():
+            raise click.BadParameter(bad[1], param_hint=bad[0])
         name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
         from stylize.train.datasets import build_dataset
         from stylize.train.trainer import Trainer

@@ -349,3 +349,7 @@ def test_a_run_with_the_affine_colour_head_and_one_group_targets_trains_exports_
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--d-projection",
                                   "--targets", "one-group"])
     assert r.exit_code == 2 and "does not go with --d-projection" in r.output, r.output
+    from stylize.train.trainer import TrainConfig, Trainer
+    with pytest.raises(ValueError, match="does not go with --d-projection"):  # the library refuses it too
+        Trainer(None, tmp_path / "lib", TrainConfig(targets="one-group", d_projection=True))
+    assert TrainConfig(colour="affine").conflict() is None and not (tmp_path / "lib").exists()

@@ -90,6 +90,18 @@ class TrainConfig:
     amp: bool = True
     threads: int = 0
 
+    def conflict(self) -> tuple[str, str] | None:
+        """(option, reason) for settings that cannot train together, None when there is none; checked before any
+        data is read (the CLI shows it as a usage error)."""
+        if self.colour != "rgb" and self.arch == "stargan":
+            return "--colour", f"{self.colour} needs --arch masked or plain (the paper's G paints its output)"
+        if self.targets != "shuffle" and self.d_projection:
+            # shuffled labels ask for what the batch has; other targets shift the label mix of the fakes, which a
+            # projection critic then scores from the labels alone, unbounded (a run here diverged: README)
+            return "--targets", (f"{self.targets} does not go with --d-projection (only shuffle keeps the asked "
+                                 "labels distributed as the real ones)")
+        return None
+
 
 RECIPES: dict[str, dict] = {
     "budget": {},
@@ -104,9 +116,7 @@ def make_generator(cfg: TrainConfig, c_dim: int) -> nn.Module:
         raise ValueError(f"unknown --arch {cfg.arch} (choose from {', '.join(ARCHS)})")
     sizes = {"arch": "stargan" if cfg.arch == "stargan" else "masked", "conv_dim": cfg.g_conv_dim, "c_dim": c_dim,
              "repeat_num": cfg.g_repeat_num, "mask": cfg.arch == "masked"}
-    if cfg.colour != "rgb":
-        if cfg.arch == "stargan":
-            raise ValueError(f"--colour {cfg.colour} needs --arch masked or plain")
+    if cfg.colour != "rgb":  # TrainConfig.conflict rules out the paper's G
         sizes["colour"] = cfg.colour
     return build_generator(sizes)
 
@@ -123,6 +133,8 @@ class Trainer:
     """Owns the networks, optimisers and run folder of one training run; resumes from ``run/checkpoint.pt``."""
 
     def __init__(self, spec: DatasetSpec, run_dir: Path, config: TrainConfig, cache_dir: Path | None = None) -> None:
+        if bad := config.conflict():
+            raise ValueError(f"{bad[0]} {bad[1]}")
         self.spec, self.run_dir, self.cfg = spec, Path(run_dir), config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
