@@ -26,6 +26,10 @@ _HELP = {
     "lambda_r1": "Weight of the R1 penalty (nsgan).",
     "lambda_mask": "Weight of the attention mask's mean (masked): higher keeps more of the input.",
     "lambda_tv": "Weight of the attention mask's total variation (masked): higher makes it smoother.",
+    "lambda_guide": "Weight of G's guide: a frozen attribute classifier trained on the real training faces before the "
+                    "GAN (kept in the crop cache; other widths and seed than eval's judge), whose reading of G's faces "
+                    "joins D's classification term (0: none).",
+    "guide_steps": "Training steps of G's guide classifier (--lambda-guide).",
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
                "comma-separated; keeps D's classifier from resting on one small region that G then paints.",
     "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "

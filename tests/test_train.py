@@ -353,3 +353,43 @@ def test_a_run_with_the_affine_colour_head_and_one_group_targets_trains_exports_
     with pytest.raises(ValueError, match="does not go with --d-projection"):  # the library refuses it too
         Trainer(None, tmp_path / "lib", TrainConfig(targets="one-group", d_projection=True))
     assert TrainConfig(colour="affine").conflict() is None and not (tmp_path / "lib").exists()
+
+
+def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it(tmp_path):
+    import csv
+
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    args = ["celeba", "--data", data, "--recipe", "hybrid", "--lambda-guide", "2", "--guide-steps", "30"]
+    train(args, run, 4)
+    guides = list((run / "cache").glob("guide-*.pt"))
+    assert len(guides) == 1 and guides[0].name.endswith("-w24x48x96x192.pt"), guides  # not the judge's widths
+    assert not list((run / "cache").glob("judge-*"))  # the judge stays eval's own
+    stamp = guides[0].stat().st_mtime_ns
+    with open(run / "losses.csv") as f:
+        read = [float(r["G_guide"]) for r in csv.DictReader(f) if r["G_guide"]]
+    assert read and all(v > 0 for v in read)  # logged on G's steps
+    train(args, run, 6)  # resumed: the guide is read back, not trained again
+    assert guides[0].stat().st_mtime_ns == stamp
+    assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_guide"] == 2
+
+
+def test_the_guide_is_frozen_and_its_reading_reaches_g():
+    from stylize.models.schema import DomainSchema
+    from stylize.train.evaluate import DomainClassifier
+    from stylize.train.guide import GUIDE_DIMS, guide_loss
+
+    schema = DomainSchema.from_json([{"name": "celeba", "groups": [
+        {"name": "hair", "kind": "onehot", "values": ["black", "blond"]},
+        {"name": "gender", "kind": "binary", "values": ["female", "male"]}]}])
+    torch.manual_seed(0)
+    guide = DomainClassifier(schema.cls_dim, dims=GUIDE_DIMS).eval().requires_grad_(False)
+    stats = guide.features[1].running_mean.clone()
+    fake = torch.randn(4, 3, 32, 32, requires_grad=True)
+    blond, black = torch.tensor([[0.0, 1, 1]] * 4), torch.tensor([[1.0, 0, 1]] * 4)
+    loss = guide_loss(guide, fake, blond, schema, 0, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert fake.grad.abs().sum() > 0 and all(p.grad is None for p in guide.parameters())
+    assert torch.equal(guide.features[1].running_mean, stats)  # its batch statistics are not moved by G's faces
+    other = guide_loss(guide, fake, black, schema, 0, torch.Generator().manual_seed(0))
+    assert not torch.isclose(loss, other)  # the asked labels decide the loss

@@ -47,17 +47,18 @@ LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 SAME_PERSON = 0.6  # dlib's threshold on descriptor distance
 LAYOUT_SIZE, LAYOUT_KEPT = 16, 0.5
 GRID_ROWS = 8
+JUDGE_DIMS = (3, 32, 64, 128, 256)  # channels: the input, then the four stages
 
 
 class DomainClassifier(nn.Module):
     """A small CNN judge at 64 px, independent of the GAN's discriminator. ``gray``: it sees luminance only, so
-    domains that differ in colour (anime vs pencil sketch) must be told apart by their structure."""
+    domains that differ in colour (anime vs pencil sketch) must be told apart by their structure. ``dims``: the
+    channels of its four stages (`train/guide.py` trains one of other widths as G's guide)."""
 
-    def __init__(self, out_dim: int, gray: bool = False) -> None:
+    def __init__(self, out_dim: int, gray: bool = False, dims: tuple[int, ...] = JUDGE_DIMS) -> None:
         super().__init__()
         self.gray = gray
         layers: list[nn.Module] = []
-        dims = (3, 32, 64, 128, 256)
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             layers += [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*layers)
@@ -71,15 +72,16 @@ class DomainClassifier(nn.Module):
 
 
 def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool = True,
-                     gray: bool = False, policy: tuple[str, ...] = ()) -> DomainClassifier:
+                     gray: bool = False, policy: tuple[str, ...] = (), dims: tuple[int, ...] | None = None,
+                     desc: str = "judge classifier") -> DomainClassifier:
     """``policy``: augment the training faces as ``--augment`` augments D's inputs (shifted, part blanked), so
     that the judge, like such a D, cannot rest on one small region, and a coloured patch there does not sway it."""
     torch.manual_seed(seed)
-    clf = DomainClassifier(schema.cls_dim, gray)
+    clf = DomainClassifier(schema.cls_dim, gray, dims or JUDGE_DIMS)
     opt = torch.optim.Adam(clf.parameters(), 1e-3)
     gen = torch.Generator().manual_seed(seed)
     stream = batches(crops, 32, gen)
-    for _ in tqdm(range(steps), desc="judge classifier", unit="it", disable=not progress, leave=False):
+    for _ in tqdm(range(steps), desc=desc, unit="it", disable=not progress, leave=False):
         x, y, set_index = next(stream)
         x = augment(x, policy, gen)
         loss = classification_loss(clf(x), y[:, :schema.cls_dim], schema, set_index)
@@ -90,22 +92,25 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
 
 
 def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool,
-                 gray: bool, policy: tuple[str, ...] = ()) -> DomainClassifier:
+                 gray: bool, policy: tuple[str, ...] = (), dims: tuple[int, ...] = JUDGE_DIMS,
+                 name: str = "judge") -> DomainClassifier:
     """The judge for these training crops and settings, trained once and kept in the crop cache, so that models
     compared on one dataset (e.g. two recipes) are judged by the very same classifier. Its name carries a digest
     of the labels and the schema: one cache can serve several attribute sets of the same images (hair only, hair
-    + gender + age), and each must get a judge of its own."""
+    + gender + age), and each must get a judge of its own. ``name``, ``dims``: other classifiers kept alike
+    (`train/guide.py`'s)."""
     digest = hashlib.sha256(np.ascontiguousarray(train.labels).tobytes())
     digest.update(json.dumps(schema.to_json()).encode())
-    key = (f"judge-{len(train.labels)}x{train.images.shape[1]}-{digest.hexdigest()[:12]}-{steps}-{seed}-"
-           f"{'gray' if gray else 'rgb'}{''.join('-' + p for p in policy)}.pt")
+    widths = "" if dims == JUDGE_DIMS else "-w" + "x".join(map(str, dims[1:]))
+    key = (f"{name}-{len(train.labels)}x{train.images.shape[1]}-{digest.hexdigest()[:12]}-{steps}-{seed}-"
+           f"{'gray' if gray else 'rgb'}{''.join('-' + p for p in policy)}{widths}.pt")
     path = cache_dir / key
     if path.exists():
-        judge = DomainClassifier(schema.cls_dim, gray)
+        judge = DomainClassifier(schema.cls_dim, gray, dims)
         judge.load_state_dict(torch.load(path, weights_only=True))
         return judge.eval()
     with torch.enable_grad():
-        judge = train_classifier(train, schema, steps, seed, progress, gray, policy)
+        judge = train_classifier(train, schema, steps, seed, progress, gray, policy, dims, f"{name} classifier")
     torch.save(judge.state_dict(), path.with_suffix(".part"))
     path.with_suffix(".part").replace(path)
     return judge

@@ -33,6 +33,7 @@ from stylize.models.stargan import Discriminator
 
 from .augment import augment, parse_policy
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
+from .guide import guide_loss, load_guide
 from .losses import (
     classification_loss,
     discriminator_adversarial,
@@ -68,6 +69,8 @@ class TrainConfig:
     lambda_r1: float = 1.0
     lambda_mask: float = 0.05
     lambda_tv: float = 0.5
+    lambda_guide: float = 0.0
+    guide_steps: int = 3000
     augment: str = ""
     d_projection: bool = False
     targets: str = "shuffle"
@@ -155,6 +158,8 @@ class Trainer:
             torch.distributed.barrier()  # rank 0 fills the crop cache first; the others then read it
         self.train_crops = prepare_crops(spec.train, spec.alignment, config.image_size, cache, "aligning train")
         self.test_crops = prepare_crops(spec.test, spec.alignment, config.image_size, cache, "aligning test")
+        self.guide = (load_guide(cache, self.train_crops, spec.schema, config.guide_steps, self.device)
+                      if config.lambda_guide > 0 else None)
         if self.dist and self.rank == 0:
             torch.distributed.barrier()
         schema = spec.schema
@@ -312,6 +317,10 @@ class Trainer:
                     (m_f, tv_f), (m_r, tv_r) = mask_penalties(mask_fake), mask_penalties(mask_rec)
                     g_loss = g_loss + cfg.lambda_mask * (m_f + m_r) + cfg.lambda_tv * (tv_f + tv_r)
                     log.update(G_mask=m_f.item())
+                if self.guide is not None:
+                    g_guide = guide_loss(self.guide, x_fake, cls_trg, schema, set_index, self.rng)
+                    g_loss = g_loss + cfg.lambda_guide * g_guide
+                    log.update(G_guide=g_guide.item())
             self.g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             self.g_opt.step()
@@ -352,7 +361,7 @@ class Trainer:
         stream = batches(self.train_crops, cfg.batch_size, self.rng, start=self.step)
         log_path = self.run_dir / "losses.csv" if self.rank == 0 else Path(os.devnull)
         fields = ["step", "seconds", "cpu_seconds", "g_lr", "D_adv", "D_cls", "D_reg", "G_adv", "G_rec", "G_cls",
-                  "G_mask"]
+                  "G_mask"] + (["G_guide"] if self.guide is not None else [])  # an older run's header stays valid
         new_log = self.rank == 0 and not log_path.exists()
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
