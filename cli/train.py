@@ -30,6 +30,8 @@ _HELP = {
                     "GAN (kept in the crop cache; other widths and seed than eval's judge), whose reading of G's faces "
                     "joins D's classification term (0: none).",
     "guide_steps": "Training steps of G's guide classifier (--lambda-guide).",
+    "guide_size": "The side in pixels G's faces are brought down to before the guide reads them (it is trained so "
+                  "too): at 16 it sees hair colour but not the fine speckle a full-size classifier is fooled by.",
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
                "comma-separated; keeps D's classifier from resting on one small region that G then paints.",
     "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "

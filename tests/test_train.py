@@ -363,7 +363,7 @@ def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it
     args = ["celeba", "--data", data, "--recipe", "hybrid", "--lambda-guide", "2", "--guide-steps", "30"]
     train(args, run, 4)
     guides = list((run / "cache").glob("guide-*.pt"))
-    assert len(guides) == 1 and guides[0].name.endswith("-w24x48x96x192.pt"), guides  # not the judge's widths
+    assert len(guides) == 1 and guides[0].name.endswith("-w24x48x96x192-s16.pt"), guides  # not the judge's
     assert not list((run / "cache").glob("judge-*"))  # the judge stays eval's own
     stamp = guides[0].stat().st_mtime_ns
     with open(run / "losses.csv") as f:
@@ -383,7 +383,7 @@ def test_the_guide_is_frozen_and_its_reading_reaches_g():
         {"name": "hair", "kind": "onehot", "values": ["black", "blond"]},
         {"name": "gender", "kind": "binary", "values": ["female", "male"]}]}])
     torch.manual_seed(0)
-    guide = DomainClassifier(schema.cls_dim, dims=GUIDE_DIMS).eval().requires_grad_(False)
+    guide = DomainClassifier(schema.cls_dim, dims=GUIDE_DIMS, sees=16).eval().requires_grad_(False)
     stats = guide.features[1].running_mean.clone()
     fake = torch.randn(4, 3, 32, 32, requires_grad=True)
     blond, black = torch.tensor([[0.0, 1, 1]] * 4), torch.tensor([[1.0, 0, 1]] * 4)
@@ -393,3 +393,10 @@ def test_the_guide_is_frozen_and_its_reading_reaches_g():
     assert torch.equal(guide.features[1].running_mean, stats)  # its batch statistics are not moved by G's faces
     other = guide_loss(guide, fake, black, schema, 0, torch.Generator().manual_seed(0))
     assert not torch.isclose(loss, other)  # the asked labels decide the loss
+
+    face = torch.rand(1, 3, 64, 64) * 2 - 1
+    rows, cols = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    speckled = face + 0.5 * (((rows + cols) % 2) * 2 - 1)  # a pixel-fine pattern over the whole face
+    assert torch.allclose(guide(speckled), guide(face), atol=1e-3)  # a 16 px view does not see it
+    full = DomainClassifier(schema.cls_dim, dims=GUIDE_DIMS).eval()
+    assert not torch.allclose(full(speckled), full(face), atol=1e-3)  # a full-size one does

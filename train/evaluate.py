@@ -53,11 +53,13 @@ JUDGE_DIMS = (3, 32, 64, 128, 256)  # channels: the input, then the four stages
 class DomainClassifier(nn.Module):
     """A small CNN judge at 64 px, independent of the GAN's discriminator. ``gray``: it sees luminance only, so
     domains that differ in colour (anime vs pencil sketch) must be told apart by their structure. ``dims``: the
-    channels of its four stages (`train/guide.py` trains one of other widths as G's guide)."""
+    channels of its four stages; ``sees``: the side, in pixels, the image is first brought down to (smaller: it reads
+    only coarse colour and shape; `train/guide.py` trains one of other widths, seeing 16 px, as G's guide)."""
 
-    def __init__(self, out_dim: int, gray: bool = False, dims: tuple[int, ...] = JUDGE_DIMS) -> None:
+    def __init__(self, out_dim: int, gray: bool = False, dims: tuple[int, ...] = JUDGE_DIMS,
+                 sees: int = CLASSIFIER_SIZE) -> None:
         super().__init__()
-        self.gray = gray
+        self.gray, self.sees = gray, sees
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             layers += [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
@@ -65,6 +67,8 @@ class DomainClassifier(nn.Module):
         self.head = nn.Linear(dims[-1], out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.sees < CLASSIFIER_SIZE:
+            x = F.interpolate(x, size=self.sees, mode="bilinear", align_corners=False, antialias=True)
         x = F.interpolate(x, size=CLASSIFIER_SIZE, mode="bilinear", align_corners=False, antialias=True)
         if self.gray:
             x = (x * LUMA.to(x)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
@@ -73,11 +77,11 @@ class DomainClassifier(nn.Module):
 
 def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool = True,
                      gray: bool = False, policy: tuple[str, ...] = (), dims: tuple[int, ...] | None = None,
-                     desc: str = "judge classifier") -> DomainClassifier:
+                     desc: str = "judge classifier", sees: int = CLASSIFIER_SIZE) -> DomainClassifier:
     """``policy``: augment the training faces as ``--augment`` augments D's inputs (shifted, part blanked), so
     that the judge, like such a D, cannot rest on one small region, and a coloured patch there does not sway it."""
     torch.manual_seed(seed)
-    clf = DomainClassifier(schema.cls_dim, gray, dims or JUDGE_DIMS)
+    clf = DomainClassifier(schema.cls_dim, gray, dims or JUDGE_DIMS, sees)
     opt = torch.optim.Adam(clf.parameters(), 1e-3)
     gen = torch.Generator().manual_seed(seed)
     stream = batches(crops, 32, gen)
@@ -93,24 +97,26 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
 
 def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool,
                  gray: bool, policy: tuple[str, ...] = (), dims: tuple[int, ...] = JUDGE_DIMS,
-                 name: str = "judge") -> DomainClassifier:
+                 name: str = "judge", sees: int = CLASSIFIER_SIZE) -> DomainClassifier:
     """The judge for these training crops and settings, trained once and kept in the crop cache, so that models
     compared on one dataset (e.g. two recipes) are judged by the very same classifier. Its name carries a digest
     of the labels and the schema: one cache can serve several attribute sets of the same images (hair only, hair
-    + gender + age), and each must get a judge of its own. ``name``, ``dims``: other classifiers kept alike
-    (`train/guide.py`'s)."""
+    + gender + age), and each must get a judge of its own. ``name``, ``dims``, ``sees``: other classifiers kept
+    alike (`train/guide.py`'s)."""
     digest = hashlib.sha256(np.ascontiguousarray(train.labels).tobytes())
     digest.update(json.dumps(schema.to_json()).encode())
     widths = "" if dims == JUDGE_DIMS else "-w" + "x".join(map(str, dims[1:]))
+    widths += "" if sees == CLASSIFIER_SIZE else f"-s{sees}"
     key = (f"{name}-{len(train.labels)}x{train.images.shape[1]}-{digest.hexdigest()[:12]}-{steps}-{seed}-"
            f"{'gray' if gray else 'rgb'}{''.join('-' + p for p in policy)}{widths}.pt")
     path = cache_dir / key
     if path.exists():
-        judge = DomainClassifier(schema.cls_dim, gray, dims)
+        judge = DomainClassifier(schema.cls_dim, gray, dims, sees)
         judge.load_state_dict(torch.load(path, weights_only=True))
         return judge.eval()
     with torch.enable_grad():
-        judge = train_classifier(train, schema, steps, seed, progress, gray, policy, dims, f"{name} classifier")
+        judge = train_classifier(train, schema, steps, seed, progress, gray, policy, dims, f"{name} classifier",
+                                 sees)
     torch.save(judge.state_dict(), path.with_suffix(".part"))
     path.with_suffix(".part").replace(path)
     return judge

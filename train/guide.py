@@ -5,8 +5,10 @@ Why: under the paper's critic G takes one step per five of D's, and D's classifi
 with the critic; after a CPU budget it still reads real faces loosely (D_cls about 1.3 on augmented reals), so
 "blond" reaches G as a weak, moving signal, and dark hair comes out a pale gold (README, *Training*). A classifier
 trained first gives G a fixed, sharper reading from its first step. It is not `eval`'s judge: other widths,
-another seed, and it sees G's faces shifted and partly blanked (as D does), so what G learns has to hold for a
-classifier other than the one it trains against, and a patch in one place cannot satisfy it.
+another seed, and it sees G's faces shifted, partly blanked (as D does) and brought down to ``--guide-size``
+(16 px): a full-size guide was satisfied within a few hundred steps by a fine coloured speckle over the face (a run
+here), which the low-passed view cannot see; hair colour it sees well. What G learns has to hold for a classifier
+other than the one it trains against.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ GUIDE_DIMS = (3, 24, 48, 96, 192)  # the judge's are 32…256
 GUIDE_SEED = 1  # the judge's is 0
 
 
-def load_guide(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, device: torch.device,
+def load_guide(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, sees: int, device: torch.device,
                progress: bool = True) -> DomainClassifier:
     """The guide for these crops, trained once and kept in the crop cache beside the judges (a resumed run, or
     another run on the same crops, finds it there), frozen. Training it leaves torch's global random state as it
     was, so G and D start alike whether the guide was trained now or read back."""
     with torch.random.fork_rng(devices=[]):
         guide = cached_judge(cache_dir, train, schema, steps, GUIDE_SEED, progress, gray=False, policy=POLICIES,
-                             dims=GUIDE_DIMS, name="guide")
+                             dims=GUIDE_DIMS, name="guide", sees=sees)
     return guide.to(device).eval().requires_grad_(False)
 
 

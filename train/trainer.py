@@ -71,6 +71,7 @@ class TrainConfig:
     lambda_tv: float = 0.5
     lambda_guide: float = 0.0
     guide_steps: int = 3000
+    guide_size: int = 16
     augment: str = ""
     d_projection: bool = False
     targets: str = "shuffle"
@@ -158,7 +159,8 @@ class Trainer:
             torch.distributed.barrier()  # rank 0 fills the crop cache first; the others then read it
         self.train_crops = prepare_crops(spec.train, spec.alignment, config.image_size, cache, "aligning train")
         self.test_crops = prepare_crops(spec.test, spec.alignment, config.image_size, cache, "aligning test")
-        self.guide = (load_guide(cache, self.train_crops, spec.schema, config.guide_steps, self.device)
+        self.guide = (load_guide(cache, self.train_crops, spec.schema, config.guide_steps, config.guide_size,
+                                 self.device)
                       if config.lambda_guide > 0 else None)
         if self.dist and self.rank == 0:
             torch.distributed.barrier()
