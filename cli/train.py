@@ -30,6 +30,8 @@ _HELP = {
                     "GAN (kept in the crop cache; other widths and seed than eval's judge), whose reading of G's faces "
                     "joins D's classification term (0: none).",
     "guide_steps": "Training steps of G's guide classifier (--lambda-guide).",
+    "guide_groups": "Groups the guide speaks for, comma-separated (e.g. hair; empty: all). On CelebA a guide for "
+                    "gender taught G red or blue eyes, which a classifier reads as a gender (README).",
     "guide_size": "The side in pixels G's faces are brought down to before the guide reads them (it is trained so "
                   "too): at 16 it sees hair colour but not the fine speckle a full-size classifier is fooled by.",
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
@@ -126,7 +128,7 @@ def run_training(describe):
         try:
             spec = build_dataset(name, seed=cfg.seed, **args)
             trainer = Trainer(spec, run_dir, cfg)
-        except (DatasetError, RuntimeError) as e:
+        except (DatasetError, RuntimeError, ValueError) as e:
             raise click.ClickException(str(e)) from None
         click.echo(f"{spec.name}: {len(trainer.train_crops.labels)} train / {len(trainer.test_crops.labels)} test "
                    f"images ({spec.schema.describe()}); skipped {trainer.train_crops.skipped}; "

@@ -369,9 +369,13 @@ def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it
     with open(run / "losses.csv") as f:
         read = [float(r["G_guide"]) for r in csv.DictReader(f) if r["G_guide"]]
     assert read and all(v > 0 for v in read)  # logged on G's steps
-    train(args, run, 6)  # resumed: the guide is read back, not trained again
+    train([*args, "--guide-groups", "hair"], run, 6)  # resumed: the guide is read back, not trained again
     assert guides[0].stat().st_mtime_ns == stamp
-    assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_guide"] == 2
+    recipe = load_model(run / "model.safetensors").provenance["recipe"]
+    assert recipe["lambda_guide"] == 2 and recipe["guide_groups"] == "hair"
+    r = CliRunner().invoke(main, [*map(str, args), "--guide-groups", "hair,beard", "--run", str(tmp_path / "bad")])
+    assert r.exit_code == 1 and "no group beard" in r.output and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_the_guide_is_frozen_and_its_reading_reaches_g():
@@ -393,6 +397,9 @@ def test_the_guide_is_frozen_and_its_reading_reaches_g():
     assert torch.equal(guide.features[1].running_mean, stats)  # its batch statistics are not moved by G's faces
     other = guide_loss(guide, fake, black, schema, 0, torch.Generator().manual_seed(0))
     assert not torch.isclose(loss, other)  # the asked labels decide the loss
+    hair = guide_loss(guide, fake, blond, schema, 0, torch.Generator().manual_seed(0), ["hair"])
+    gender = guide_loss(guide, fake, blond, schema, 0, torch.Generator().manual_seed(0), ["gender"])
+    assert torch.isclose(hair + gender, loss)  # --guide-groups: the asked groups' terms only
 
     face = torch.rand(1, 3, 64, 64) * 2 - 1
     rows, cols = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")

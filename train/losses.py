@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 import torch.nn.functional as F
 
 from stylize.models.schema import DomainSchema
 
 
-def classification_loss(logits: torch.Tensor, labels: torch.Tensor, schema: DomainSchema, set_index: int
-                        ) -> torch.Tensor:
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, schema: DomainSchema, set_index: int,
+                        only: Collection[str] = ()) -> torch.Tensor:
     """Per group of the active label set: cross-entropy for one-hot groups (RaFD expressions, anime/sketch),
     binary cross-entropy for binary groups (CelebA's Male, Young). Groups of other label sets are ignored,
-    which is how the mask vector lets one D learn from datasets with different labels."""
+    which is how the mask vector lets one D learn from datasets with different labels. ``only``: just these
+    groups (all when empty)."""
     total = logits.new_zeros(())
     for g in schema.label_sets[set_index].groups:
+        if only and g.name not in only:
+            continue
         sl = schema.slice(g.name)
         if g.kind == "binary":
             total = total + F.binary_cross_entropy_with_logits(logits[:, sl], labels[:, sl], reduction="sum")

@@ -33,7 +33,7 @@ from stylize.models.stargan import Discriminator
 
 from .augment import augment, parse_policy
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
-from .guide import guide_loss, load_guide
+from .guide import guide_groups, guide_loss, load_guide
 from .losses import (
     classification_loss,
     discriminator_adversarial,
@@ -72,6 +72,7 @@ class TrainConfig:
     lambda_guide: float = 0.0
     guide_steps: int = 3000
     guide_size: int = 16
+    guide_groups: str = ""
     augment: str = ""
     d_projection: bool = False
     targets: str = "shuffle"
@@ -139,6 +140,7 @@ class Trainer:
     def __init__(self, spec: DatasetSpec, run_dir: Path, config: TrainConfig, cache_dir: Path | None = None) -> None:
         if bad := config.conflict():
             raise ValueError(f"{bad[0]} {bad[1]}")
+        self.guided = guide_groups(config.guide_groups, spec.schema)  # before the run folder is made
         self.spec, self.run_dir, self.cfg = spec, Path(run_dir), config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -320,7 +322,7 @@ class Trainer:
                     g_loss = g_loss + cfg.lambda_mask * (m_f + m_r) + cfg.lambda_tv * (tv_f + tv_r)
                     log.update(G_mask=m_f.item())
                 if self.guide is not None:
-                    g_guide = guide_loss(self.guide, x_fake, cls_trg, schema, set_index, self.rng)
+                    g_guide = guide_loss(self.guide, x_fake, cls_trg, schema, set_index, self.rng, self.guided)
                     g_loss = g_loss + cfg.lambda_guide * g_guide
                     log.update(G_guide=g_guide.item())
             self.g_opt.zero_grad(set_to_none=True)
