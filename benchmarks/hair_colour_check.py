@@ -1,0 +1,106 @@
+"""A second judge of hair-colour edits, of another family than `stylize-train eval`'s CNN: logistic regression on the
+colour histogram (Lab, 8 bins a channel) of the hair band of the aligned crop (outside the inner face, upper 60%),
+trained on the real training crops. It reads colour only, so a CNN-shaped pattern that sways the CNN judge (or
+a CNN guide, `--lambda-guide`) cannot sway it; it is weaker, so compare models with it, not with the bar.
+
+    python benchmarks/hair_colour_check.py MODEL [MODEL ...] [--limit 300] [--cache DIR]
+
+Prints how often it reads real held-out faces' hair right, then per model how often each hair edit is read as the
+asked colour (→blond also split by the face's own colour). Edits are made as `stylize` makes them (the change
+pasted at full resolution, kept out of the inner face). Needs ../shared/data/celeba (the models' training data).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import clips
+import cv2
+import numpy as np
+import torch
+
+from stylize.models import load_model
+from stylize.pipeline.align import warp_to_crop
+from stylize.pipeline.regions import edit_region
+from stylize.train.datasets import build_dataset
+from stylize.train.datasets.base import SampleLoader, prepare_crops, to_tensor
+from stylize.train.evaluate import apply_edit, edits_of
+
+BINS, BAND_BOTTOM = 8, 0.6
+
+
+def histograms(crops: np.ndarray, band: np.ndarray) -> torch.Tensor:
+    """N×S×S×3 uint8 crops → N×BINS³ square-rooted colour histograms of the band (Hellinger features)."""
+    out = []
+    for c in crops:
+        lab = cv2.cvtColor(np.ascontiguousarray(c), cv2.COLOR_RGB2LAB)
+        h = cv2.calcHist([lab], [0, 1, 2], band, [BINS] * 3, [0, 256] * 3).ravel()
+        out.append(h / max(h.sum(), 1))
+    return torch.from_numpy(np.sqrt(np.asarray(out, np.float32)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", help="bundled names or model files with a hair group")
+    ap.add_argument("--data", type=Path, default=clips.ROOT.parent / "shared" / "data" / "celeba")
+    ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--cache", type=Path, default=Path(".stylize-cache"), help="aligned crops")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    first = load_model(args.models[0])
+    source = dict(first.provenance["source"]["args"], root=str(args.data))
+    spec = build_dataset(first.provenance["source"]["dataset"], **source)
+    size, hair = first.image_size, spec.schema.slice("hair")
+    values = list(spec.schema.group("hair").values)
+    region = edit_region(spec.alignment, size, ["hair"], "auto")
+    band = region[..., 0].copy()
+    band[int(size * BAND_BOTTOM):] = 0
+    band = (band * 255).astype(np.uint8)
+
+    train = prepare_crops(spec.train, spec.alignment, size, args.cache, "aligning train")
+    one = train.labels[:, hair].sum(1) == 1
+    x, y = histograms(train.images[one], band), torch.from_numpy(train.labels[one][:, hair].argmax(1))
+    torch.manual_seed(0)
+    judge = torch.nn.Linear(x.shape[1], len(values))
+    opt = torch.optim.Adam(judge.parameters(), 1e-2)
+    for _ in range(1500):
+        loss = torch.nn.functional.cross_entropy(judge(x), y) + 1e-4 * judge.weight.pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def reads(crop: np.ndarray) -> str:
+        return values[int(judge(histograms(crop[None], band)).argmax())]
+
+    loader = SampleLoader(spec.alignment, size)
+    picks = np.linspace(0, len(spec.test) - 1, min(args.limit, len(spec.test))).round().astype(int)
+    samples = [(s, loader(s)) for s in (spec.test[int(i)] for i in picks)]
+    samples = [(s, x) for s, x in samples if not isinstance(x, str)]  # unreadable or no face: skipped, as eval does
+    real: dict[str, list[bool]] = {}
+    for s, sample in samples:
+        own = spec.schema.decode(np.asarray(s.label, np.float32), 0)["hair"]
+        real.setdefault(own, []).append(reads(sample.crop) == own)
+    print("real held-out read right: " + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in real.items()))
+    with torch.no_grad():
+        for name in args.models:
+            model = load_model(name)
+            G, result = model.generator.eval(), {}
+            for s, sample in samples:
+                label = np.asarray(s.label, np.float32)
+                own = spec.schema.decode(label, 0)["hair"]
+                crop = torch.from_numpy(sample.crop).permute(2, 0, 1).float()
+                for e in (e for e in edits_of(spec.schema, label, 0) if e.group == "hair"):
+                    fake = G(to_tensor(sample.crop[None]), torch.from_numpy(e.target[None]))[0]
+                    change = ((fake.float() + 1) * 127.5 - crop).permute(1, 2, 0).numpy() * region
+                    edited = apply_edit(sample, change, model.apply == "change", True)
+                    ok = reads(warp_to_crop(edited, sample.transform, size)) == e.value
+                    result.setdefault(f"->{e.value}", []).append(ok)
+                    if e.value == "blond":
+                        result.setdefault(f"->blond from {own}", []).append(ok)
+            print(f"{name}: " + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in sorted(result.items())),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
