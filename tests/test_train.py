@@ -376,6 +376,8 @@ def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it
     r = CliRunner().invoke(main, [*map(str, args), "--guide-groups", "hair,beard", "--run", str(tmp_path / "bad")])
     assert r.exit_code == 1 and "no group beard" in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "bad").exists()
+    r = CliRunner().invoke(main, [*map(str, args), "--guide-size", "0", "--run", str(tmp_path / "bad")])
+    assert r.exit_code == 2 and "--guide-size" in r.output and not (tmp_path / "bad").exists(), r.output
 
 
 def test_the_guide_is_frozen_and_its_reading_reaches_g():

@@ -105,6 +105,8 @@ class TrainConfig:
             # projection critic then scores from the labels alone, unbounded (a run here diverged: README)
             return "--targets", (f"{self.targets} does not go with --d-projection (only shuffle keeps the asked "
                                  "labels distributed as the real ones)")
+        if self.lambda_guide > 0 and not 4 <= self.guide_size <= 64:
+            return "--guide-size", f"{self.guide_size} must lie between 4 and 64 (the side the guide reads, in px)"
         return None
 
 
