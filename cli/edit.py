@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from stylize.models import ModelFileError, SchemaError, bundled_for, load_model
+from stylize.models import ModelFileError, SchemaError
 from stylize.pipeline.options import PHOTO, VIDEO, EditOptions
 
 from .common import CONTEXT, fail_cleanly
@@ -75,6 +75,8 @@ def parse_targets(args: list[str]) -> dict[str, str]:
 def model_for(model_name: str | None, targets: dict[str, str]):
     """The model named with -m, else the one bundled model that takes the targets; warns when the model's own
     held-out eval says it rarely reaches a target asked for, so a weak or wrong edit does not come as a surprise."""
+    from stylize.models import bundled_for, load_model  # here, not above: `stylize --help` needs no torch
+
     model = load_model(model_name or bundled_for(targets))
     for key, rate in model.measured_rates(targets).items():
         if rate < WEAK_EDIT:

@@ -1,22 +1,24 @@
-"""StarGAN networks and the self-describing model file (``load_model``, ``save_model``, ``import_stargan``)."""
+"""StarGAN networks and the self-describing model file (``load_model``, ``save_model``, ``import_stargan``).
 
-from .alignment import NO_ALIGNMENT, Alignment
-from .importer import import_stargan
-from .modelfile import (
-    ModelFileError,
-    StyleModel,
-    bundled_for,
-    bundled_models,
-    load_model,
-    read_metadata,
-    resolve_model_path,
-    save_model,
-)
-from .schema import DomainSchema, Group, LabelSet, SchemaError
-from .stargan import Discriminator, Generator
+The names below are imported on first use (PEP 562): the networks need torch, about two seconds to import, and
+`stylize --help` or catching a ``ModelFileError`` needs none of it.
+"""
 
-__all__ = [
-    "NO_ALIGNMENT", "Alignment", "Discriminator", "DomainSchema", "Generator", "Group", "LabelSet",
-    "ModelFileError", "SchemaError", "StyleModel", "bundled_for", "bundled_models", "import_stargan", "load_model",
-    "read_metadata", "resolve_model_path", "save_model",
-]
+from __future__ import annotations
+
+import importlib
+
+_HOMES = {
+    "NO_ALIGNMENT": "alignment", "Alignment": "alignment", "import_stargan": "importer", "ModelFileError": "errors",
+    "StyleModel": "modelfile", "bundled_for": "modelfile", "bundled_models": "modelfile", "load_model": "modelfile",
+    "read_metadata": "modelfile", "resolve_model_path": "modelfile", "save_model": "modelfile",
+    "DomainSchema": "schema", "Group": "schema", "LabelSet": "schema", "SchemaError": "schema",
+    "Discriminator": "stargan", "Generator": "stargan",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)

@@ -21,6 +21,7 @@ from torch import nn
 
 from .alignment import Alignment
 from .architectures import build_generator
+from .errors import ModelFileError
 from .schema import DomainSchema, SchemaError
 from .stargan import Discriminator
 
@@ -28,10 +29,6 @@ FORMAT = "stylize-model"
 FORMAT_VERSION = 1
 METADATA_KEY = "stylize"
 APPLY_MODES = ("change", "output")  # paste the model's change onto the full-resolution face, or its output
-
-
-class ModelFileError(Exception):
-    """A model file that cannot be used; the message is one line meant for the user."""
 
 
 @dataclass

@@ -231,6 +231,24 @@ def test_help_explains_itself():
     assert r.exit_code == 0 and "resumable" in r.output
 
 
+def test_the_top_level_help_and_the_error_types_need_no_torch():
+    """`stylize --help` came after a 2 s torch import; the model package now imports its names on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from stylize.cli.main import main; "
+            "from stylize.models import ModelFileError, SchemaError; "
+            "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0 and 'stylize video' in r.output; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    import stylize.models
+
+    assert stylize.models.load_model.__module__ == "stylize.models.modelfile"  # the names still resolve
+    with pytest.raises(AttributeError):
+        stylize.models.no_such_name  # noqa: B018
+
+
 def test_every_source_package_is_installed():
     """Each folder with an ``__init__.py`` must ship as ``stylize.<folder>`` (a forgotten one only fails installed)."""
     import importlib
