@@ -24,8 +24,8 @@ from stylize.models import load_model
 from stylize.pipeline.align import warp_to_crop
 from stylize.pipeline.regions import edit_region
 from stylize.train.datasets import build_dataset
-from stylize.train.datasets.base import SampleLoader, prepare_crops, to_tensor
-from stylize.train.evaluate import apply_edit, edits_of
+from stylize.train.datasets.base import SampleLoader, prepare_crops
+from stylize.train.evaluate import edit_as_stylize, edits_of
 
 BINS, BAND_BOTTOM = 8, 0.6
 
@@ -89,12 +89,10 @@ def main() -> None:
             for s, sample in samples:
                 label = np.asarray(s.label, np.float32)
                 own = spec.schema.decode(label, 0)["hair"]
-                crop = torch.from_numpy(sample.crop).permute(2, 0, 1).float()
-                for e in (e for e in edits_of(spec.schema, label, 0) if e.group == "hair"):
-                    fake = G(to_tensor(sample.crop[None]), torch.from_numpy(e.target[None]))[0]
-                    change = ((fake.float() + 1) * 127.5 - crop).permute(1, 2, 0).numpy() * region
-                    edited = apply_edit(sample, change, model.apply == "change", True)
-                    ok = reads(warp_to_crop(edited, sample.transform, size)) == e.value
+                edits = [e for e in edits_of(spec.schema, label, 0) if e.group == "hair"]
+                _, edited = edit_as_stylize(G, sample, edits, {"hair": region}, model.apply == "change", True)
+                for e, image in zip(edits, edited, strict=True):
+                    ok = reads(warp_to_crop(image, sample.transform, size)) == e.value
                     result.setdefault(f"->{e.value}", []).append(ok)
                     if e.value == "blond":
                         result.setdefault(f"->blond from {own}", []).append(ok)

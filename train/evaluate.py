@@ -162,6 +162,21 @@ def edits_of(schema: DomainSchema, label: np.ndarray, set_index: int, keep_own: 
     return out
 
 
+def edit_as_stylize(G: nn.Module, sample: LoadedSample, edits: list[Edit], weights: dict[str, np.ndarray | None],
+                    keep_detail: bool, face_model: bool) -> tuple[torch.Tensor, list[np.ndarray]]:
+    """Every edit of one sample made as `stylize` makes it: G's change at model size, weighted by its group's region
+    (``weights``: `regions.edit_region` per group, None for everywhere), pasted at full resolution. Returns G's
+    outputs (for the cycle) and the edited full images, in the order of ``edits``."""
+    x = to_tensor(sample.crop[None])
+    fake = G(x.expand(len(edits), -1, -1, -1), torch.from_numpy(np.stack([e.target for e in edits])))
+    changes = (fake.float() + 1) * 127.5 - torch.from_numpy(sample.crop).permute(2, 0, 1).float()
+    changes = changes.permute(0, 2, 3, 1).numpy()
+    for change, e in zip(changes, edits, strict=True):
+        if weights[e.group] is not None:
+            change *= weights[e.group]
+    return fake, [apply_edit(sample, ch, keep_detail, face_model) for ch in changes]
+
+
 def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, face_model: bool) -> np.ndarray:
     """The full-resolution image with the model-size ``change`` pasted as the video path pastes it."""
     edited = sample.image.copy()
@@ -233,13 +248,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         if not edits:
             continue
         x = to_tensor(sample.crop[None])
-        fake = G(x.expand(len(edits), -1, -1, -1), torch.from_numpy(np.stack([e.target for e in edits])))
-        changes = (fake.float() + 1) * 127.5 - torch.from_numpy(sample.crop).permute(2, 0, 1).float()
-        changes = changes.permute(0, 2, 3, 1).numpy()
-        for change, e in zip(changes, edits, strict=True):
-            if weights[e.group] is not None:
-                change *= weights[e.group]
-        edited = [apply_edit(sample, ch, keep_detail, face_model) for ch in changes]
+        fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, face_model)
         (before, *after), crops = judged(sample, [sample.image, *edited])
         seen = schema.decode(before, s.set_index)
         for g, v in own.items():
