@@ -373,6 +373,12 @@ def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it
     assert guides[0].stat().st_mtime_ns == stamp
     recipe = load_model(run / "model.safetensors").provenance["recipe"]
     assert recipe["lambda_guide"] == 2 and recipe["guide_groups"] == "hair"
+    (tmp_path / "gray").mkdir()
+    (tmp_path / "gray" / "cache").symlink_to(run / "cache")  # another run on the same crops
+    train([*args, "--guide-gray"], tmp_path / "gray", 2)
+    gray = [p.name for p in (run / "cache").glob("guide-*-gray-*.pt")]
+    assert len(gray) == 1 and len(list((run / "cache").glob("guide-*.pt"))) == 2, gray  # its own guide, kept apart
+    assert load_model(tmp_path / "gray" / "model.safetensors").provenance["recipe"]["guide_gray"] is True
     r = CliRunner().invoke(main, [*map(str, args), "--guide-groups", "hair,beard", "--run", str(tmp_path / "bad")])
     assert r.exit_code == 1 and "no group beard" in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "bad").exists()
@@ -382,7 +388,7 @@ def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it
 
 def test_the_guide_is_frozen_and_its_reading_reaches_g():
     from stylize.models.schema import DomainSchema
-    from stylize.train.evaluate import DomainClassifier
+    from stylize.train.evaluate import LUMA, DomainClassifier
     from stylize.train.guide import GUIDE_DIMS, guide_loss
 
     schema = DomainSchema.from_json([{"name": "celeba", "groups": [
@@ -409,3 +415,10 @@ def test_the_guide_is_frozen_and_its_reading_reaches_g():
     assert torch.allclose(guide(speckled), guide(face), atol=1e-3)  # a 16 px view does not see it
     full = DomainClassifier(schema.cls_dim, dims=GUIDE_DIMS).eval()
     assert not torch.allclose(full(speckled), full(face), atol=1e-3)  # a full-size one does
+
+    chroma = torch.tensor([LUMA[0, 1, 0, 0], -LUMA[0, 0, 0, 0], 0]).view(1, 3, 1, 1)  # no change of luminance
+    red_eyes = face.clone()
+    red_eyes[..., 24:32, 16:48] += 0.8 * chroma
+    gray = DomainClassifier(schema.cls_dim, gray=True, dims=GUIDE_DIMS, sees=16).eval()
+    assert torch.allclose(gray(red_eyes), gray(face), atol=1e-6)  # --guide-gray: a colour patch alone is not seen
+    assert (guide(red_eyes) - guide(face)).abs().max() > 1e-4  # the colour guide sees it

@@ -73,6 +73,7 @@ class TrainConfig:
     guide_steps: int = 3000
     guide_size: int = 16
     guide_groups: str = ""
+    guide_gray: bool = False
     augment: str = ""
     d_projection: bool = False
     targets: str = "shuffle"
@@ -164,7 +165,7 @@ class Trainer:
         self.train_crops = prepare_crops(spec.train, spec.alignment, config.image_size, cache, "aligning train")
         self.test_crops = prepare_crops(spec.test, spec.alignment, config.image_size, cache, "aligning test")
         self.guide = (load_guide(cache, self.train_crops, spec.schema, config.guide_steps, config.guide_size,
-                                 self.device)
+                                 self.device, gray=config.guide_gray)
                       if config.lambda_guide > 0 else None)
         if self.dist and self.rank == 0:
             torch.distributed.barrier()
