@@ -125,12 +125,20 @@ def run_training(describe):
             raise click.BadParameter(bad[1], param_hint=bad[0])
         name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
         from stylize.train.datasets import build_dataset
+        from stylize.train.guide import guide_groups
         from stylize.train.trainer import Trainer
 
         try:
             spec = build_dataset(name, seed=cfg.seed, **args)
+        except (DatasetError, RuntimeError) as e:
+            raise click.ClickException(str(e)) from None
+        try:
+            guide_groups(cfg.guide_groups, spec.schema)  # the groups are known once the dataset is
+        except ValueError as e:
+            raise click.BadParameter(str(e).removeprefix("--guide-groups: "), param_hint="--guide-groups") from None
+        try:
             trainer = Trainer(spec, run_dir, cfg)
-        except (DatasetError, RuntimeError, ValueError) as e:
+        except (DatasetError, RuntimeError) as e:
             raise click.ClickException(str(e)) from None
         click.echo(f"{spec.name}: {len(trainer.train_crops.labels)} train / {len(trainer.test_crops.labels)} test "
                    f"images ({spec.schema.describe()}); skipped {trainer.train_crops.skipped}; "

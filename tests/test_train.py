@@ -380,7 +380,7 @@ def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it
     assert len(gray) == 1 and len(list((run / "cache").glob("guide-*.pt"))) == 2, gray  # its own guide, kept apart
     assert load_model(tmp_path / "gray" / "model.safetensors").provenance["recipe"]["guide_gray"] is True
     r = CliRunner().invoke(main, [*map(str, args), "--guide-groups", "hair,beard", "--run", str(tmp_path / "bad")])
-    assert r.exit_code == 1 and "no group beard" in r.output and "Traceback" not in r.output, r.output
+    assert r.exit_code == 2 and "no group beard" in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "bad").exists()
     r = CliRunner().invoke(main, [*map(str, args), "--guide-size", "0", "--run", str(tmp_path / "bad")])
     assert r.exit_code == 2 and "--guide-size" in r.output and not (tmp_path / "bad").exists(), r.output
