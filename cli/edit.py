@@ -24,7 +24,7 @@ class TargetCommand(click.Command):
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_epilog(ctx, formatter)
-        from stylize.models.modelfile import bundled_models, read_metadata
+        from stylize.models.catalogue import bundled_models, read_metadata
         from stylize.models.schema import DomainSchema
 
         rows = []

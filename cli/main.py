@@ -43,7 +43,7 @@ def models_cmd(files: tuple[Path, ...]) -> None:
     The groups are the options `stylize video` and `stylize image` accept: a model with group `hair` and values
     black/blond takes `--hair blond`.
     """
-    from stylize.models.modelfile import bundled_models, read_metadata
+    from stylize.models.catalogue import bundled_models, read_metadata
     from stylize.models.schema import DomainSchema
 
     entries = [(name, path) for name, path in bundled_models().items()] + [(str(f), f) for f in files]
@@ -65,7 +65,7 @@ def models_cmd(files: tuple[Path, ...]) -> None:
 @fail_cleanly
 def info_cmd(model: str, as_json: bool) -> None:
     """Show what a model file (or bundled model name) says about itself: sizes, domains, template, provenance."""
-    from stylize.models.modelfile import read_metadata, resolve_model_path
+    from stylize.models.catalogue import read_metadata, resolve_model_path
 
     path = resolve_model_path(model)
     meta = read_metadata(path)

@@ -10,8 +10,8 @@ import importlib
 
 _HOMES = {
     "NO_ALIGNMENT": "alignment", "Alignment": "alignment", "import_stargan": "importer", "ModelFileError": "errors",
-    "StyleModel": "modelfile", "bundled_for": "modelfile", "bundled_models": "modelfile", "load_model": "modelfile",
-    "read_metadata": "modelfile", "resolve_model_path": "modelfile", "save_model": "modelfile",
+    "StyleModel": "modelfile", "bundled_for": "catalogue", "bundled_models": "catalogue", "load_model": "modelfile",
+    "read_metadata": "catalogue", "resolve_model_path": "catalogue", "save_model": "modelfile",
     "DomainSchema": "schema", "Group": "schema", "LabelSet": "schema", "SchemaError": "schema",
     "Discriminator": "stargan", "Generator": "stargan",
 }

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from stylize.cli.main import main
 from stylize.models import load_model
+from stylize.models.catalogue import bundled_models
 from stylize.models.masked import MaskedGenerator
-from stylize.models.modelfile import bundled_models
 from stylize.pipeline.detect import FaceDetector
 from stylize.pipeline.flicker import face_region
 

@@ -231,17 +231,26 @@ def test_help_explains_itself():
     assert r.exit_code == 0 and "resumable" in r.output
 
 
-def test_the_top_level_help_and_the_error_types_need_no_torch():
-    """`stylize --help` came after a 2 s torch import; the model package now imports its names on first use."""
+@pytest.mark.parametrize("args, shows", [
+    (["--help"], "stylize video"),
+    (["video", "--help"], "--hair black|blond"),  # the bundled models' groups, read from their headers
+    (["models"], "--hair black|blond"),
+])
+def test_help_listings_and_the_error_types_need_no_torch(args, shows):
+    """`stylize --help` came after a 2 s torch import; the model package now imports its names on first use, and the
+    bundled models' groups are read from their files' headers (models/catalogue.py)."""
     import subprocess
     import sys
 
     code = ("import sys; from click.testing import CliRunner; from stylize.cli.main import main; "
             "from stylize.models import ModelFileError, SchemaError; "
-            "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0 and 'stylize video' in r.output; "
+            f"r = CliRunner().invoke(main, {args!r}); assert r.exit_code == 0 and {shows!r} in r.output, r.output; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_model_names_resolve_on_first_use():
     import stylize.models
 
     assert stylize.models.load_model.__module__ == "stylize.models.modelfile"  # the names still resolve
