@@ -32,8 +32,8 @@ _HELP = {
     "guide_steps": "Training steps of G's guide classifier (--lambda-guide).",
     "guide_groups": "Groups the guide speaks for, comma-separated (e.g. hair; empty: all). On CelebA a guide for "
                     "gender taught G red or blue eyes, which a classifier reads as a gender (README).",
-    "guide_gray": "The guide reads luminance only (for gender or age: a colour guide for gender was satisfied by "
-                  "red or blue eyes; useless for hair colour).",
+    "guide_gray": "The guide reads luminance only, so colour alone cannot satisfy it (meant for gender or age, where "
+                  "a colour guide taught G red or blue eyes; not for hair colour, which is a colour).",
     "guide_size": "The side in pixels G's faces are brought down to before the guide reads them (it is trained so "
                   "too): at 16 it sees hair colour but not the fine speckle a full-size classifier is fooled by.",
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
