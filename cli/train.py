@@ -36,6 +36,10 @@ _HELP = {
                   "a colour guide taught G red or blue eyes; not for hair colour, which is a colour).",
     "guide_size": "The side in pixels G's faces are brought down to before the guide reads them (it is trained so "
                   "too): at 16 it sees hair colour but not the fine speckle a full-size classifier is fooled by.",
+    "mask_teacher": "A masked model file (same labels and size) whose attention mask bounds G's: what G's mask puts "
+                    "beyond the teacher's, for the same input and target, costs --lambda-teacher. Meant to keep a "
+                    "pushed G (--lambda-guide) off the background: the bundled celeba model's mask stays on the hair.",
+    "lambda_teacher": "Weight of the teacher's bound on G's mask (--mask-teacher).",
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
                "comma-separated; keeps D's classifier from resting on one small region that G then paints.",
     "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "
@@ -136,6 +140,12 @@ def run_training(describe):
             guide_groups(cfg.guide_groups, spec.schema)  # the groups are known once the dataset is
         except ValueError as e:
             raise click.BadParameter(str(e).removeprefix("--guide-groups: "), param_hint="--guide-groups") from None
+        if cfg.mask_teacher:
+            from stylize.train.teacher import load_teacher
+            try:  # a teacher of other labels or size is a usage error, found before the run folder is made
+                load_teacher(cfg.mask_teacher, spec.schema, cfg.image_size, "cpu")
+            except ValueError as e:
+                raise click.BadParameter(str(e).removeprefix("--mask-teacher: "), param_hint="--mask-teacher") from None
         try:
             trainer = Trainer(spec, run_dir, cfg)
         except (DatasetError, RuntimeError) as e:

@@ -422,3 +422,40 @@ def test_the_guide_is_frozen_and_its_reading_reaches_g():
     gray = DomainClassifier(schema.cls_dim, gray=True, dims=GUIDE_DIMS, sees=16).eval()
     assert torch.allclose(gray(red_eyes), gray(face), atol=1e-6)  # --guide-gray: a colour patch alone is not seen
     assert (guide(red_eyes) - guide(face)).abs().max() > 1e-4  # the colour guide sees it
+
+
+def test_a_mask_teacher_bounds_g_and_one_that_cannot_speak_for_the_run_is_a_usage_error(tmp_path):
+    import csv
+
+    data = standins.make_celeba(tmp_path / "data")
+    args = ["celeba", "--data", data, "--recipe", "hybrid"]
+    train(args, tmp_path / "teacher", 2)
+    teacher = tmp_path / "teacher" / "model.safetensors"
+    run = tmp_path / "run"
+    train([*args, "--mask-teacher", teacher, "--lambda-teacher", "5"], run, 4)
+    with open(run / "losses.csv") as f:
+        excess = [float(r["G_excess"]) for r in csv.DictReader(f) if r["G_excess"]]
+    assert excess and all(v >= 0 for v in excess)  # logged on G's steps
+    recipe = load_model(run / "model.safetensors").provenance["recipe"]
+    assert recipe["mask_teacher"] == str(teacher) and recipe["lambda_teacher"] == 5
+    train([*args, "--arch", "plain"], tmp_path / "plain", 1)
+    for extra, says in [(["--mask-teacher", tmp_path / "plain" / "model.safetensors"], "no attention mask"),
+                        (["--mask-teacher", tmp_path / "missing.safetensors"], "missing.safetensors"),
+                        (["--mask-teacher", teacher, "--arch", "stargan"], "has none")]:
+        r = CliRunner().invoke(main, [*map(str, args + extra), "--run", str(tmp_path / "bad"), *TINY])
+        assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
+        assert not (tmp_path / "bad").exists()
+
+
+def test_the_teachers_mask_bounds_the_students_and_only_the_student_learns():
+    from stylize.train.teacher import excess_mask
+
+    teacher = MaskedGenerator(conv_dim=8, c_dim=2, repeat_num=1).eval().requires_grad_(False)
+    x, c = torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    _, own = teacher(x, c, return_mask=True)
+    assert excess_mask(own, teacher, x, c) == 0  # a mask within the teacher's costs nothing
+    student = torch.ones_like(own, requires_grad=True)
+    loss = excess_mask(student, teacher, x, c)
+    assert torch.isclose(loss, (1 - own).mean())
+    loss.backward()
+    assert student.grad.abs().sum() > 0 and all(p.grad is None for p in teacher.parameters())

@@ -45,6 +45,7 @@ from .losses import (
     r1_penalty,
     random_targets,
 )
+from .teacher import excess_mask, load_teacher
 
 ARCHS = ("masked", "plain", "stargan")  # plain: masked.py's decoder without the mask head
 ADV_LOSSES = ("nsgan", "wgan-gp")
@@ -74,6 +75,8 @@ class TrainConfig:
     guide_size: int = 16
     guide_groups: str = ""
     guide_gray: bool = False
+    mask_teacher: str = ""
+    lambda_teacher: float = 10.0
     augment: str = ""
     d_projection: bool = False
     targets: str = "shuffle"
@@ -108,6 +111,8 @@ class TrainConfig:
                                  "labels distributed as the real ones)")
         if self.lambda_guide > 0 and not 4 <= self.guide_size <= 64:
             return "--guide-size", f"{self.guide_size} must lie between 4 and 64 (the side the guide reads, in px)"
+        if self.mask_teacher and self.arch != "masked":
+            return "--mask-teacher", f"bounds G's attention mask, and --arch {self.arch} has none"
         return None
 
 
@@ -170,6 +175,8 @@ class Trainer:
         if self.dist and self.rank == 0:
             torch.distributed.barrier()
         schema = spec.schema
+        self.teacher = (load_teacher(config.mask_teacher, schema, config.image_size, self.device)
+                        if config.mask_teacher else None)
         self.G = make_generator(config, schema.c_dim).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.ema > 0 else None
         self.D = Discriminator(config.image_size, config.d_conv_dim, schema.cls_dim, config.d_repeat_num,
@@ -324,6 +331,10 @@ class Trainer:
                     (m_f, tv_f), (m_r, tv_r) = mask_penalties(mask_fake), mask_penalties(mask_rec)
                     g_loss = g_loss + cfg.lambda_mask * (m_f + m_r) + cfg.lambda_tv * (tv_f + tv_r)
                     log.update(G_mask=m_f.item())
+                    if self.teacher is not None:
+                        g_excess = excess_mask(mask_fake, self.teacher, x_real, c_trg)
+                        g_loss = g_loss + cfg.lambda_teacher * g_excess
+                        log.update(G_excess=g_excess.item())
                 if self.guide is not None:
                     g_guide = guide_loss(self.guide, x_fake, cls_trg, schema, set_index, self.rng, self.guided)
                     g_loss = g_loss + cfg.lambda_guide * g_guide
@@ -368,7 +379,8 @@ class Trainer:
         stream = batches(self.train_crops, cfg.batch_size, self.rng, start=self.step)
         log_path = self.run_dir / "losses.csv" if self.rank == 0 else Path(os.devnull)
         fields = ["step", "seconds", "cpu_seconds", "g_lr", "D_adv", "D_cls", "D_reg", "G_adv", "G_rec", "G_cls",
-                  "G_mask"] + (["G_guide"] if self.guide is not None else [])  # an older run's header stays valid
+                  "G_mask"] + (["G_guide"] if self.guide is not None else []) + (
+                  ["G_excess"] if self.teacher is not None else [])  # an older run's header stays valid
         new_log = self.rank == 0 and not log_path.exists()
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
