@@ -1,0 +1,76 @@
+"""Where a hair edit lands: how much a →blond edit changes the aligned crop where hair rarely is, against how much it
+changes it where hair usually is. A model whose change glows over the background round a head scores high on the
+first; one that keeps to the hair does not. Neither place is segmented by hand: "where hair is" is read from the
+training crops themselves, as the mean blond crop's luminance minus the mean black-haired crop's (scaled to 0–1).
+
+    python benchmarks/hair_spill.py MODEL [MODEL ...] [--limit 300] [--cache DIR]
+
+Prints per model the mean |change| (grey levels, 0–255, at model size, with `--region auto` applied as `stylize`
+applies it) over the upper crop's low-hair pixels ("corners": that map < 0.25, upper half) and over the hair arc
+(> 0.6, outside the inner face), and the share of faces whose corner change exceeds 4 grey levels.
+Needs ../shared/data/celeba (the models' training data).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import clips
+import numpy as np
+import torch
+
+from stylize.models import load_model
+from stylize.pipeline.regions import edit_region, inner_face
+from stylize.train.datasets import build_dataset
+from stylize.train.datasets.base import prepare_crops, to_tensor
+
+CORNER_BELOW, ARC_ABOVE, LOUD = 0.25, 0.6, 4.0
+
+
+def hair_map(images: np.ndarray, labels: np.ndarray, black: int, blond: int) -> np.ndarray:
+    """S×S in [0, 1]: mean luminance of blond crops minus that of black-haired ones, over its maximum."""
+    diff = images[labels[:, blond] == 1].mean((0, 3)) - images[labels[:, black] == 1].mean((0, 3))
+    return np.clip(diff / diff.max(), 0, 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", help="bundled names or model files with a hair group")
+    ap.add_argument("--data", type=Path, default=clips.ROOT.parent / "shared" / "data" / "celeba")
+    ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--cache", type=Path, default=Path(".stylize-cache"), help="aligned crops")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    first = load_model(args.models[0])
+    spec = build_dataset(first.provenance["source"]["dataset"],
+                         **dict(first.provenance["source"]["args"], root=str(args.data)))
+    size, schema = first.image_size, spec.schema
+    hair, values = schema.slice("hair"), list(schema.group("hair").values)
+    black, blond = hair.start + values.index("black"), hair.start + values.index("blond")
+    train = prepare_crops(spec.train, spec.alignment, size, args.cache, "aligning train")
+    test = prepare_crops(spec.test, spec.alignment, size, args.cache, "aligning test")
+    where = hair_map(train.images.astype(np.float32), train.labels, black, blond)
+    corners = (where < CORNER_BELOW) & (np.arange(size)[:, None] < size // 2)
+    arc = (where > ARC_ABOVE) & (inner_face(spec.alignment, size) < 0.05)
+    region = edit_region(spec.alignment, size, ["hair"], "auto")[..., 0]
+    n = min(args.limit, len(test.labels))
+    target = test.labels[:n].copy()
+    target[:, hair] = 0
+    target[:, blond] = 1
+    with torch.no_grad():
+        for name in args.models:
+            G = load_model(name).generator.eval()
+            spill, kept = [], []
+            for i in range(0, n, 25):
+                crops = test.images[i:i + 25].astype(np.float32)
+                y = (G(to_tensor(test.images[i:i + 25]), torch.from_numpy(target[i:i + 25])) + 1) * 127.5
+                change = np.abs(y.permute(0, 2, 3, 1).numpy() - crops).mean(-1) * region
+                spill += list(change[:, corners].mean(1))
+                kept += list(change[:, arc].mean(1))
+            print(f"{name}: corners {np.mean(spill):.2f}, hair arc {np.mean(kept):.2f} grey levels; corners above "
+                  f"{LOUD:g} on {np.mean(np.array(spill) > LOUD):.1%} of {n} faces", flush=True)
+
+
+if __name__ == "__main__":
+    main()
