@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 import torch
 
-from stylize.models import load_model
+from stylize.models import StyleModel, load_model
 from stylize.pipeline.align import warp_to_crop
 from stylize.pipeline.regions import edit_region
 from stylize.train.datasets import build_dataset
-from stylize.train.datasets.base import SampleLoader, prepare_crops
+from stylize.train.datasets.base import DatasetSpec, SampleLoader, prepare_crops
 from stylize.train.evaluate import edit_as_stylize, edits_of
 
 BINS, BAND_BOTTOM = 8, 0.6
@@ -40,8 +40,10 @@ def histograms(crops: np.ndarray, band: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.sqrt(np.asarray(out, np.float32)))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def hair_models_on_celeba(doc: str) -> tuple[argparse.Namespace, StyleModel, DatasetSpec]:
+    """Command line of the hair benchmarks (models, --data, --limit, --cache): the arguments, the first model, and
+    its training dataset rebuilt from the first model's provenance (its split and labels)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help="bundled names or model files with a hair group")
     ap.add_argument("--data", type=Path, default=clips.ROOT.parent / "shared" / "data" / "celeba")
     ap.add_argument("--limit", type=int, default=300)
@@ -50,7 +52,11 @@ def main() -> None:
     torch.set_num_threads(1)
     first = load_model(args.models[0])
     source = dict(first.provenance["source"]["args"], root=str(args.data))
-    spec = build_dataset(first.provenance["source"]["dataset"], **source)
+    return args, first, build_dataset(first.provenance["source"]["dataset"], **source)
+
+
+def main() -> None:
+    args, first, spec = hair_models_on_celeba(__doc__)
     size, hair = first.image_size, spec.schema.slice("hair")
     values = list(spec.schema.group("hair").values)
     region = edit_region(spec.alignment, size, ["hair"], "auto")

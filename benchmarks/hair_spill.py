@@ -13,16 +13,12 @@ Needs ../shared/data/celeba (the models' training data).
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import clips
 import numpy as np
 import torch
+from hair_colour_check import hair_models_on_celeba
 
 from stylize.models import load_model
 from stylize.pipeline.regions import edit_region, inner_face
-from stylize.train.datasets import build_dataset
 from stylize.train.datasets.base import prepare_crops, to_tensor
 
 CORNER_BELOW, ARC_ABOVE, LOUD = 0.25, 0.6, 4.0
@@ -35,16 +31,7 @@ def hair_map(images: np.ndarray, labels: np.ndarray, black: int, blond: int) -> 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+", help="bundled names or model files with a hair group")
-    ap.add_argument("--data", type=Path, default=clips.ROOT.parent / "shared" / "data" / "celeba")
-    ap.add_argument("--limit", type=int, default=300)
-    ap.add_argument("--cache", type=Path, default=Path(".stylize-cache"), help="aligned crops")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    first = load_model(args.models[0])
-    spec = build_dataset(first.provenance["source"]["dataset"],
-                         **dict(first.provenance["source"]["args"], root=str(args.data)))
+    args, first, spec = hair_models_on_celeba(__doc__)
     size, schema = first.image_size, spec.schema
     hair, values = schema.slice("hair"), list(schema.group("hair").values)
     black, blond = hair.start + values.index("black"), hair.start + values.index("blond")
