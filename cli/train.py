@@ -36,9 +36,10 @@ _HELP = {
                   "a colour guide taught G red or blue eyes; not for hair colour, which is a colour).",
     "guide_size": "The side in pixels G's faces are brought down to before the guide reads them (it is trained so "
                   "too): at 16 it sees hair colour but not the fine speckle a full-size classifier is fooled by.",
-    "mask_teacher": "A masked model file (same labels and size) whose attention mask bounds G's: what G's mask puts "
-                    "beyond the teacher's, for the same input and target, costs --lambda-teacher. Meant to keep a "
-                    "pushed G (--lambda-guide) off the background: the bundled celeba model's mask stays on the hair.",
+    "mask_teacher": "A masked model (file or bundled name; same labels and size) whose attention mask bounds G's: "
+                    "what G's mask puts beyond the teacher's, for the same input and target, costs --lambda-teacher. "
+                    "Meant to keep a pushed G (--lambda-guide) off the background: the bundled celeba model's mask "
+                    "stays mostly on the hair (README: it did, but G's blond turned greenish).",
     "lambda_teacher": "Weight of the teacher's bound on G's mask (--mask-teacher).",
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
                "comma-separated; keeps D's classifier from resting on one small region that G then paints.",

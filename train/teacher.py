@@ -2,7 +2,7 @@
 
 A generator pushed hard toward its targets (``--lambda-guide``) learns to act over much of the crop: on CelebA its
 mask covers the background too, and a blond edit then lights a glow round dark heads. A masked model trained
-without that push (the bundled ``celeba``) keeps its mask on the hair: a weakly supervised hair segmentation,
+without that push (the bundled ``celeba``) keeps its mask mostly on the hair: a weakly supervised hair segmentation,
 learnt from the attribute labels alone. Here the teacher's mask for the same input and target bounds the student's:
 what the student's mask puts beyond the teacher's costs it; inside, it is free to change colour as far as it needs.
 The teacher is only read in training; the exported model is the student alone.
