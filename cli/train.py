@@ -39,6 +39,9 @@ _HELP = {
     "lambda_colour_guide": "Weight of G's hair-colour guide: a linear classifier of the colour histogram of the hair "
                            "band (Lab, soft bins), fitted to the real training faces before the GAN; it reads colour "
                            "only, so a tint a CNN takes for blond cannot satisfy it (needs a hair group; 0: none).",
+    "lambda_colour_match": "Weight of the squared Hellinger distance of G's hair-band colour histogram to the asked "
+                           "colour's mean over the real training faces (the colour guide's; 0: none): charges colours "
+                           "real hair of that colour never has, which the guide's classifier may still rank first.",
     "mask_teacher": "A masked model (file or bundled name; same labels and size) whose attention mask bounds G's: "
                     "what G's mask puts beyond the teacher's, for the same input and target, costs --lambda-teacher. "
                     "Meant to keep a pushed G (--lambda-guide) off the background: the bundled celeba model's mask "
@@ -144,13 +147,13 @@ def run_training(describe):
             guide_groups(cfg.guide_groups, spec.schema)  # the groups are known once the dataset is
         except ValueError as e:
             raise click.BadParameter(str(e).removeprefix("--guide-groups: "), param_hint="--guide-groups") from None
-        if cfg.lambda_colour_guide > 0:
+        if cfg.colour_guided():
             from stylize.train.colour_guide import hair_slice
             try:
                 hair_slice(spec.schema)
             except ValueError as e:
                 raise click.BadParameter(str(e).removeprefix("--lambda-colour-guide: "),
-                                         param_hint="--lambda-colour-guide") from None
+                                         param_hint="--lambda-colour-guide/--lambda-colour-match") from None
         if cfg.mask_teacher:
             from stylize.train.teacher import load_teacher
             try:  # a teacher of other labels or size is a usage error, found before the run folder is made

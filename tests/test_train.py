@@ -468,7 +468,7 @@ def test_the_colour_guide_reads_the_hair_bands_colours_alone_as_opencv_sees_them
     from stylize.models.schema import DomainSchema
     from stylize.train.colour_guide import (
         BINS,
-        colour_guide_loss,
+        colour_guide_losses,
         fit_colour_guide,
         hair_band,
         rgb_to_lab,
@@ -505,26 +505,30 @@ def test_the_colour_guide_reads_the_hair_bands_colours_alone_as_opencv_sees_them
     shuffled[:, :, ~band] = -x[:, :, ~band]  # and anything outside it
     assert torch.allclose(guide(shuffled), guide(x), atol=1e-4)  # colour alone is read, and only in the band
 
-    fake = x[:4].clone().requires_grad_(True)
-    blond = torch.tensor([[0.0, 1, 1]] * 4)
-    loss = colour_guide_loss(guide, fake, blond, schema)
-    loss.backward()
+    fake = x[:4].clone().requires_grad_(True)  # black, blond, black, blond
+    blond, black = torch.tensor([[0.0, 1, 1]] * 4), torch.tensor([[1.0, 0, 1]] * 4)
+    loss, distance = colour_guide_losses(guide, fake, blond, schema)
+    (loss + distance).backward()
     assert loss > 0 and fake.grad[:, :, band].abs().sum() > 0 and fake.grad[:, :, ~band].abs().sum() == 0
     assert all(p.grad is None for p in guide.parameters())
-    assert colour_guide_loss(guide, fake, torch.tensor([[0.0, 0, 1]] * 4), schema) == 0  # no hair colour asked
+    with torch.no_grad():
+        near = [colour_guide_losses(guide, x[i:i + 1], t[:1], schema)[1] for i in (0, 1) for t in (black, blond)]
+    assert near[0] < near[1] and near[3] < near[2]  # each face is nearer its own colour's real faces
+    assert colour_guide_losses(guide, fake, torch.tensor([[0.0, 0, 1]] * 4), schema) == (0, 0)  # no hair asked
     assert guide.linear.in_features == BINS ** 3
 
 
-def test_a_run_with_the_colour_guide_logs_and_records_it_and_a_dataset_without_hair_is_a_usage_error(tmp_path):
+def test_a_run_with_the_colour_distance_logs_and_records_it_and_a_dataset_without_hair_is_a_usage_error(tmp_path):
     import csv
 
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
-    train(["celeba", "--data", data, "--recipe", "hybrid", "--lambda-colour-guide", "4"], run, 4)
+    train(["celeba", "--data", data, "--recipe", "hybrid", "--lambda-colour-match", "4"], run, 4)
     with open(run / "losses.csv") as f:
-        read = [float(r["G_colour"]) for r in csv.DictReader(f) if r["G_colour"]]
-    assert read and all(v >= 0 for v in read)  # logged on G's steps
-    assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_colour_guide"] == 4
+        read = [(float(r["G_colour"]), float(r["G_match"])) for r in csv.DictReader(f) if r["G_colour"]]
+    assert read and all(c >= 0 and 0 <= m <= 2 for c, m in read)  # logged on G's steps; Hellinger² ≤ 2
+    recipe = load_model(run / "model.safetensors").provenance["recipe"]
+    assert recipe["lambda_colour_match"] == 4 and recipe["lambda_colour_guide"] == 0
     rafd = standins.make_rafd(tmp_path / "rafd")
     r = CliRunner().invoke(main, ["rafd", "--data", str(rafd), "--lambda-colour-guide", "1", "--run",
                                   str(tmp_path / "bad"), *TINY])

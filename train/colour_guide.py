@@ -1,5 +1,6 @@
-"""G's hair-colour guide (``--lambda-colour-guide``): a linear classifier of the colour histogram of the hair band,
-fitted to the real training faces before the GAN, whose reading of G's faces for the asked hair colour joins G's loss.
+"""G's hair-colour guide (``--lambda-colour-guide``, ``--lambda-colour-match``): a linear classifier of the colour
+histogram of the hair band, fitted to the real training faces before the GAN, whose reading of G's faces for the asked
+hair colour joins G's loss; and each colour's mean histogram over those faces, which G's can be drawn toward.
 
 Why: the CNN guide (guide.py) is satisfied by whatever tint a small CNN reads as the asked colour. Bounded to the
 hair by a mask teacher, it taught G to turn dark hair a yellow-green that a colour-histogram judge
@@ -70,11 +71,13 @@ def hair_band(alignment: Alignment, size: int) -> torch.Tensor:
 
 
 class ColourGuide(nn.Module):
-    """Logistic regression of the hair values on the band's soft colour histogram."""
+    """Logistic regression of the hair values on the band's soft colour histogram, and each value's mean histogram
+    over the real faces (``reference``, square-rooted: what ``--lambda-colour-match`` draws G's faces toward)."""
 
     def __init__(self, band: torch.Tensor, n_values: int) -> None:
         super().__init__()
         self.register_buffer("band", band.float())
+        self.register_buffer("reference", torch.zeros(n_values, BINS ** 3))
         self.linear = nn.Linear(BINS ** 3, n_values)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,6 +110,9 @@ def fit_colour_guide(train: Crops, schema: DomainSchema, alignment: Alignment, d
         feats = torch.cat([guide.features(to_tensor(train.images[one[i:i + chunk]]))
                            for i in range(0, len(one), chunk)])
     y = torch.from_numpy(train.labels[one][:, sl].argmax(1))
+    for v in range(len(guide.reference)):  # a value no face has keeps a zero reference: nothing to draw toward
+        if bool((y == v).any()):
+            guide.reference[v] = feats[y == v].pow(2).mean(0).sqrt()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(FIT_SEED)
         guide.linear.reset_parameters()
@@ -120,12 +126,18 @@ def fit_colour_guide(train: Crops, schema: DomainSchema, alignment: Alignment, d
     return guide.to(device).eval().requires_grad_(False)
 
 
-def colour_guide_loss(guide: ColourGuide, fake: torch.Tensor, target: torch.Tensor, schema: DomainSchema
-                      ) -> torch.Tensor:
-    """Cross-entropy of the guide's reading of G's faces against the asked hair value, over the faces asked for
-    exactly one (0 when none is)."""
+def colour_guide_losses(guide: ColourGuide, fake: torch.Tensor, target: torch.Tensor, schema: DomainSchema
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Over G's faces asked for exactly one hair value (both 0 when none is): the cross-entropy of the guide's
+    reading against the asked value, and the squared Hellinger distance of each face's band histogram to the asked
+    value's mean real one. The classifier only has to rank the asked value first, which a colour real hair never
+    has can do (a yellow-green beats black, brown and gray for "blond"); the distance charges every bin the real
+    faces of that value leave empty."""
     sl = schema.slice(GROUP)
     asked = target[:, sl].sum(1) == 1
     if not bool(asked.any()):
-        return fake.new_zeros((), dtype=torch.float32)
-    return F.cross_entropy(guide(fake[asked]), target[asked][:, sl].argmax(1))
+        zero = fake.new_zeros((), dtype=torch.float32)
+        return zero, zero
+    feats, value = guide.features(fake[asked]), target[asked][:, sl].argmax(1)
+    distance = (feats - guide.reference[value]).pow(2).sum(1).mean()
+    return F.cross_entropy(guide.linear(feats), value), distance

@@ -32,7 +32,7 @@ from stylize.models.modelfile import save_model
 from stylize.models.stargan import Discriminator
 
 from .augment import augment, parse_policy
-from .colour_guide import colour_guide_loss, fit_colour_guide, hair_slice
+from .colour_guide import colour_guide_losses, fit_colour_guide, hair_slice
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
 from .guide import guide_groups, guide_loss, load_guide
 from .losses import (
@@ -77,6 +77,7 @@ class TrainConfig:
     guide_groups: str = ""
     guide_gray: bool = False
     lambda_colour_guide: float = 0.0
+    lambda_colour_match: float = 0.0
     mask_teacher: str = ""
     lambda_teacher: float = 10.0
     augment: str = ""
@@ -100,6 +101,9 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     threads: int = 0
+
+    def colour_guided(self) -> bool:
+        return self.lambda_colour_guide > 0 or self.lambda_colour_match > 0
 
     def conflict(self) -> tuple[str, str] | None:
         """(option, reason) for settings that cannot train together, None when there is none; checked before any
@@ -151,7 +155,7 @@ class Trainer:
         if bad := config.conflict():
             raise ValueError(f"{bad[0]} {bad[1]}")
         self.guided = guide_groups(config.guide_groups, spec.schema)  # before the run folder is made
-        if config.lambda_colour_guide > 0:
+        if config.colour_guided():
             hair_slice(spec.schema)
         self.spec, self.run_dir, self.cfg = spec, Path(run_dir), config
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +183,7 @@ class Trainer:
         if self.dist and self.rank == 0:
             torch.distributed.barrier()
         self.colour_guide = (fit_colour_guide(self.train_crops, spec.schema, spec.alignment, self.device)
-                             if config.lambda_colour_guide > 0 else None)
+                             if config.colour_guided() else None)
         schema = spec.schema
         self.teacher = (load_teacher(config.mask_teacher, schema, config.image_size, self.device)
                         if config.mask_teacher else None)
@@ -346,9 +350,9 @@ class Trainer:
                     g_loss = g_loss + cfg.lambda_guide * g_guide
                     log.update(G_guide=g_guide.item())
                 if self.colour_guide is not None:
-                    g_colour = colour_guide_loss(self.colour_guide, x_fake, cls_trg, schema)
-                    g_loss = g_loss + cfg.lambda_colour_guide * g_colour
-                    log.update(G_colour=g_colour.item())
+                    g_colour, g_match = colour_guide_losses(self.colour_guide, x_fake, cls_trg, schema)
+                    g_loss = g_loss + cfg.lambda_colour_guide * g_colour + cfg.lambda_colour_match * g_match
+                    log.update(G_colour=g_colour.item(), G_match=g_match.item())
             self.g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             self.g_opt.step()
@@ -391,7 +395,7 @@ class Trainer:
         fields = ["step", "seconds", "cpu_seconds", "g_lr", "D_adv", "D_cls", "D_reg", "G_adv", "G_rec", "G_cls",
                   "G_mask"] + (["G_guide"] if self.guide is not None else []) + (
                   ["G_excess"] if self.teacher is not None else []) + (
-                  ["G_colour"] if self.colour_guide is not None else [])  # an older run's header stays valid
+                  ["G_colour", "G_match"] if self.colour_guide is not None else [])  # an older run's header stays valid
         new_log = self.rank == 0 and not log_path.exists()
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
