@@ -37,8 +37,9 @@ _HELP = {
     "guide_size": "The side in pixels G's faces are brought down to before the guide reads them (it is trained so "
                   "too): at 16 it sees hair colour but not the fine speckle a full-size classifier is fooled by.",
     "lambda_colour_guide": "Weight of G's hair-colour guide: a linear classifier of the colour histogram of the hair "
-                           "band (Lab, soft bins), fitted to the real training faces before the GAN; it reads colour "
-                           "only, so a tint a CNN takes for blond cannot satisfy it (needs a hair group; 0: none).",
+                           "band (Lab, soft bins), fitted to the real training faces before the GAN (needs a hair "
+                           "group; 0: none). It reads colour only, but ranking the asked colour first is all it asks: "
+                           "G still painted an olive yellow-green for blond (README); see --lambda-colour-match.",
     "lambda_colour_match": "Weight of the squared Hellinger distance of G's hair-band colour histogram to the asked "
                            "colour's mean over the real training faces (the colour guide's; 0: none): charges colours "
                            "real hair of that colour never has, which the guide's classifier may still rank first.",

@@ -4,12 +4,14 @@ hair colour joins G's loss; and each colour's mean histogram over those faces, w
 
 Why: the CNN guide (guide.py) is satisfied by whatever tint a small CNN reads as the asked colour. Bounded to the
 hair by a mask teacher, it taught G to turn dark hair a yellow-green that a colour-histogram judge
-(benchmarks/hair_colour_check.py) read as blond in 55% of the edits against 71% for the CNN judge (README). This
-guide reads nothing but the band's distribution of colours, learnt from real hair, so what it rewards is the colour
-real blond hair has; and its best reading is bounded (a linear function of square-rooted histograms, which sum to
-one), so it cannot be pushed without end. Its histogram is soft — each pixel shares itself between the neighbouring
-bins of each channel — so G's gradient flows through it. It is the benchmark's judge made differentiable, so that
-benchmark no longer checks a model trained with it; `stylize-train eval`'s CNN judge still does.
+(benchmarks/hair_colour_check.py) read as blond in 55% of the edits against 71% for the CNN judge (README). The
+classifier here reads nothing but the band's colours, and its best reading is bounded (a linear function of
+square-rooted histograms, which sum to one), but it only has to rank the asked value first, and the same olive
+yellow-green does that for "blond" (README: the runs with it). The distance to the asked value's mean real
+histogram charges every colour real hair of that value lacks; with it the hair came out a paler, warmer blond. Both
+are soft — each pixel shares itself between the neighbouring bins of each channel — so G's gradient flows through
+them. They are the benchmark's judge made differentiable, so that benchmark no longer checks a model trained with
+them; `stylize-train eval`'s CNN judge still does.
 """
 
 from __future__ import annotations
