@@ -103,6 +103,7 @@ class TrainConfig:
     threads: int = 0
 
     def colour_guided(self) -> bool:
+        """Whether either hair-colour term is asked for (both need the fitted colour guide)."""
         return self.lambda_colour_guide > 0 or self.lambda_colour_match > 0
 
     def conflict(self) -> tuple[str, str] | None:
