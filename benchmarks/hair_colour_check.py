@@ -23,11 +23,10 @@ import torch
 from stylize.models import StyleModel, load_model
 from stylize.pipeline.align import warp_to_crop
 from stylize.pipeline.regions import edit_region
+from stylize.train.colour_guide import BINS, hair_band
 from stylize.train.datasets import build_dataset
 from stylize.train.datasets.base import DatasetSpec, SampleLoader, prepare_crops
 from stylize.train.evaluate import edit_as_stylize, edits_of
-
-BINS, BAND_BOTTOM = 8, 0.6
 
 
 def histograms(crops: np.ndarray, band: np.ndarray) -> torch.Tensor:
@@ -60,9 +59,7 @@ def main() -> None:
     size, hair = first.image_size, spec.schema.slice("hair")
     values = list(spec.schema.group("hair").values)
     region = edit_region(spec.alignment, size, ["hair"], "auto")
-    band = region[..., 0].copy()
-    band[int(size * BAND_BOTTOM):] = 0
-    band = (band * 255).astype(np.uint8)
+    band = (hair_band(spec.alignment, size).view(size, size).numpy() * 255).astype(np.uint8)  # the colour guide's
 
     train = prepare_crops(spec.train, spec.alignment, size, args.cache, "aligning train")
     one = train.labels[:, hair].sum(1) == 1

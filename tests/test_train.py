@@ -14,6 +14,7 @@ from stylize.cli.main import main as stylize_main
 from stylize.cli.train import main
 from stylize.models import Generator, load_model
 from stylize.models.masked import MaskedGenerator
+from stylize.models.schema import DomainSchema
 from stylize.train.datasets import build_dataset
 from stylize.train.datasets.base import pencil_sketch
 from stylize.train.evaluate import layout_correlation
@@ -33,6 +34,13 @@ CASES = {
     "ckplus": (standins.make_ckplus, lambda p: ["ckplus", "--data", p], "--expression"),
     "ckplus-folders": (standins.make_ckplus_folders, lambda p: ["ckplus", "--data", p], "--expression"),
 }
+
+
+def hair_and_gender(*hair: str):
+    """A one-set CelebA-like schema: a one-hot hair group of these values and a binary gender group."""
+    return DomainSchema.from_json([{"name": "celeba", "groups": [
+        {"name": "hair", "kind": "onehot", "values": list(hair)},
+        {"name": "gender", "kind": "binary", "values": ["female", "male"]}]}])
 
 
 def train(args, run, until):
@@ -285,7 +293,6 @@ def test_a_run_with_augmented_discriminator_inputs_trains_and_records_it(recipe,
 
 
 def test_a_projection_discriminator_judges_an_image_against_the_labels_it_is_given():
-    from stylize.models.schema import DomainSchema
     from stylize.models.stargan import Discriminator
     from stylize.train.losses import projection_labels
 
@@ -298,9 +305,7 @@ def test_a_projection_discriminator_judges_an_image_against_the_labels_it_is_giv
     assert not torch.allclose(blond, brown) and torch.equal(d(x, torch.tensor([[0.0, 1, 0]] * 2))[1], cls)
     assert Discriminator(32, 8, 3, 3).sizes()["projection"] is False
 
-    schema = DomainSchema.from_json([{"name": "celeba", "groups": [
-        {"name": "hair", "kind": "onehot", "values": ["black", "blond"]},
-        {"name": "gender", "kind": "binary", "values": ["female", "male"]}]}])
+    schema = hair_and_gender("black", "blond")
     labels = torch.tensor([[0.0, 1, 0], [1.0, 0, 1]])
     assert projection_labels(labels, schema, 0).tolist() == [[0, 1, -1], [1, 0, 1]]  # female is a direction too
 
@@ -318,12 +323,9 @@ def test_a_run_with_a_projection_discriminator_trains_exports_and_loads(recipe, 
 
 
 def test_one_group_targets_change_exactly_one_group_to_another_value():
-    from stylize.models.schema import DomainSchema
     from stylize.train.losses import one_group_targets
 
-    schema = DomainSchema.from_json([{"name": "celeba", "groups": [
-        {"name": "hair", "kind": "onehot", "values": ["black", "blond", "gray"]},
-        {"name": "gender", "kind": "binary", "values": ["female", "male"]}]}])
+    schema = hair_and_gender("black", "blond", "gray")
     labels = torch.tensor([[1.0, 0, 0, 1]] * 600)  # black-haired men
     targets = one_group_targets(labels, schema, 0, torch.Generator().manual_seed(0))
     asked = [schema.decode(t.numpy()) for t in targets]
@@ -387,13 +389,10 @@ def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it
 
 
 def test_the_guide_is_frozen_and_its_reading_reaches_g():
-    from stylize.models.schema import DomainSchema
     from stylize.train.evaluate import LUMA, DomainClassifier
     from stylize.train.guide import GUIDE_DIMS, guide_loss
 
-    schema = DomainSchema.from_json([{"name": "celeba", "groups": [
-        {"name": "hair", "kind": "onehot", "values": ["black", "blond"]},
-        {"name": "gender", "kind": "binary", "values": ["female", "male"]}]}])
+    schema = hair_and_gender("black", "blond")
     torch.manual_seed(0)
     guide = DomainClassifier(schema.cls_dim, dims=GUIDE_DIMS, sees=16).eval().requires_grad_(False)
     stats = guide.features[1].running_mean.clone()
@@ -465,7 +464,6 @@ def test_the_colour_guide_reads_the_hair_bands_colours_alone_as_opencv_sees_them
     import cv2
 
     from stylize.models.alignment import Alignment
-    from stylize.models.schema import DomainSchema
     from stylize.train.colour_guide import (
         BINS,
         colour_guide_losses,
@@ -486,9 +484,7 @@ def test_the_colour_guide_reads_the_hair_bands_colours_alone_as_opencv_sees_them
     assert torch.isclose(hist.sum(), torch.tensor(1.0), atol=1e-5) and int((hist > 1e-4).sum()) == 8
     assert torch.isclose(hist.max(), torch.tensor((1 - abs(53.39 * 2.55 / 256 - 4.5 / BINS) * BINS) / 4), atol=1e-4)
 
-    schema = DomainSchema.from_json([{"name": "celeba", "groups": [
-        {"name": "hair", "kind": "onehot", "values": ["black", "blond"]},
-        {"name": "gender", "kind": "binary", "values": ["female", "male"]}]}])
+    schema = hair_and_gender("black", "blond")
     alignment, size, rng = Alignment(), 32, np.random.default_rng(1)
     images = rng.integers(90, 170, (40, size, size, 3), dtype=np.uint8)  # grey noise: faces and backgrounds
     labels = np.zeros((40, 3), np.float32)

@@ -28,7 +28,7 @@ from stylize.pipeline.regions import edit_region
 from .datasets.base import Crops, to_tensor
 
 GROUP = "hair"
-BINS, BAND_BOTTOM = 8, 0.6  # the colour judge's: 8 bins a Lab channel, the band is the crop's upper 60%
+BINS, BAND_BOTTOM = 8, 0.6  # 8 bins a Lab channel; the band is the crop's upper 60% (hair_colour_check's too)
 FIT_STEPS, FIT_SEED, FIT_L2 = 1500, 2, 1e-4
 _RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))
 _WHITE = (0.950456, 1.0, 1.088754)  # D65
