@@ -34,6 +34,10 @@ _HELP = {
                     "gender taught G red or blue eyes, which a classifier reads as a gender (README).",
     "guide_gray": "The guide reads luminance only, so colour alone cannot satisfy it (meant for gender or age, where "
                   "a colour guide taught G red or blue eyes; not for hair colour, which is a colour).",
+    "guide_robust": "Train G's guide on adversarial faces, each pixel moved up to this many grey levels (of 255) "
+                    "the way that most fools it (FGSM from a random start; 0: plain; twice the guide's training "
+                    "time). A robust classifier's gradient points at what it reads, not at faint patterns that fool "
+                    "it (the stripes a 64 px guide taught G: README).",
     "guide_size": "The side in pixels G's faces are brought down to before the guide reads them (it is trained so "
                   "too): at 16 it sees hair colour but not the fine speckle a full-size classifier is fooled by.",
     "lambda_colour_guide": "Weight of G's hair-colour guide: a linear classifier of the colour histogram of the hair "

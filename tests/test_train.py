@@ -381,11 +381,44 @@ def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it
     gray = [p.name for p in (run / "cache").glob("guide-*-gray-*.pt")]
     assert len(gray) == 1 and len(list((run / "cache").glob("guide-*.pt"))) == 2, gray  # its own guide, kept apart
     assert load_model(tmp_path / "gray" / "model.safetensors").provenance["recipe"]["guide_gray"] is True
+    (tmp_path / "robust").mkdir()
+    (tmp_path / "robust" / "cache").symlink_to(run / "cache")
+    train([*args, "--guide-robust", "8"], tmp_path / "robust", 2)
+    assert len(list((run / "cache").glob("guide-*-r8.pt"))) == 1 and len(list((run / "cache").glob("guide-*"))) == 3
+    assert load_model(tmp_path / "robust" / "model.safetensors").provenance["recipe"]["guide_robust"] == 8
     r = CliRunner().invoke(main, [*map(str, args), "--guide-groups", "hair,beard", "--run", str(tmp_path / "bad")])
     assert r.exit_code == 2 and "no group beard" in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "bad").exists()
-    r = CliRunner().invoke(main, [*map(str, args), "--guide-size", "0", "--run", str(tmp_path / "bad")])
-    assert r.exit_code == 2 and "--guide-size" in r.output and not (tmp_path / "bad").exists(), r.output
+    for bad in (["--guide-size", "0"], ["--guide-robust", "200"]):
+        r = CliRunner().invoke(main, [*map(str, args), *bad, "--run", str(tmp_path / "bad")])
+        assert r.exit_code == 2 and bad[0] in r.output and not (tmp_path / "bad").exists(), r.output
+
+
+def test_a_robust_guide_holds_its_reading_against_a_faint_adversarial_pattern():
+    from stylize.train.datasets.base import Crops, to_tensor
+    from stylize.train.evaluate import train_classifier
+    from stylize.train.losses import classification_loss
+
+    schema = hair_and_gender("black", "blond")
+    rng, n = np.random.default_rng(0), 256
+    labels = np.zeros((n, 3), np.float32)
+    labels[::2, 0], labels[1::2, 1] = 1, 1
+    images = rng.integers(60, 196, (n, 32, 32, 3)).astype(np.int16)  # loud noise; the class: the top band's level
+    images[1::2, :8] += 30
+    images[::2, :8] -= 30
+    images = images.clip(0, 255).astype(np.uint8)
+    x, y = to_tensor(images), torch.from_numpy(labels)
+    read = {}
+    for robust in (0, 12):
+        clf = train_classifier(Crops(images, labels, np.zeros(n, np.int64), {}), schema, 150, 0, False,
+                               dims=(3, 8, 16, 32, 64), robust=robust)
+        probe = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(classification_loss(clf(probe), y, schema, 0), probe)
+        with torch.no_grad():  # each pixel moved 12 grey levels the way that most fools this classifier
+            read[robust] = [float((clf(im)[:, :2].argmax(1) == y[:, :2].argmax(1)).float().mean())
+                            for im in (x, (x + 24 / 255 * grad.sign()).clamp(-1, 1))]
+    assert read[0][0] == read[12][0] == 1.0  # both read the clean images right
+    assert read[12][1] == 1.0 and read[0][1] < 0.9, read  # only the robust one still does under the pattern
 
 
 def test_the_guide_is_frozen_and_its_reading_reaches_g():

@@ -77,17 +77,27 @@ class DomainClassifier(nn.Module):
 
 def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool = True,
                      gray: bool = False, policy: tuple[str, ...] = (), dims: tuple[int, ...] | None = None,
-                     desc: str = "judge classifier", sees: int = CLASSIFIER_SIZE) -> DomainClassifier:
+                     desc: str = "judge classifier", sees: int = CLASSIFIER_SIZE, robust: float = 0.0
+                     ) -> DomainClassifier:
     """``policy``: augment the training faces as ``--augment`` augments D's inputs (shifted, part blanked), so
-    that the judge, like such a D, cannot rest on one small region, and a coloured patch there does not sway it."""
+    that the judge, like such a D, cannot rest on one small region, and a coloured patch there does not sway it.
+    ``robust``: train it on adversarial faces instead, each pixel moved up to that many grey levels (of 255) in
+    the direction that most raises its loss (FGSM from a random start: Wong et al. 2020, "Fast is better than
+    free"), at about twice the cost a step."""
     torch.manual_seed(seed)
     clf = DomainClassifier(schema.cls_dim, gray, dims or JUDGE_DIMS, sees)
     opt = torch.optim.Adam(clf.parameters(), 1e-3)
     gen = torch.Generator().manual_seed(seed)
     stream = batches(crops, 32, gen)
+    eps = 2 * robust / 255  # grey levels → the [-1, 1] scale of the crops
     for _ in tqdm(range(steps), desc=desc, unit="it", disable=not progress, leave=False):
         x, y, set_index = next(stream)
         x = augment(x, policy, gen)
+        if eps > 0:
+            delta = ((torch.rand(x.shape, generator=gen) * 2 - 1) * eps).requires_grad_(True)
+            attack = classification_loss(clf((x + delta).clamp(-1, 1)), y[:, :schema.cls_dim], schema, set_index)
+            (grad,) = torch.autograd.grad(attack, delta)
+            x = (x + (delta + 1.25 * eps * grad.sign()).clamp(-eps, eps)).clamp(-1, 1).detach()
         loss = classification_loss(clf(x), y[:, :schema.cls_dim], schema, set_index)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -97,16 +107,17 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
 
 def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool,
                  gray: bool, policy: tuple[str, ...] = (), dims: tuple[int, ...] = JUDGE_DIMS,
-                 name: str = "judge", sees: int = CLASSIFIER_SIZE) -> DomainClassifier:
+                 name: str = "judge", sees: int = CLASSIFIER_SIZE, robust: float = 0.0) -> DomainClassifier:
     """The judge for these training crops and settings, trained once and kept in the crop cache, so that models
     compared on one dataset (e.g. two recipes) are judged by the very same classifier. Its name carries a digest
     of the labels and the schema: one cache can serve several attribute sets of the same images (hair only, hair
-    + gender + age), and each must get a judge of its own. ``name``, ``dims``, ``sees``: other classifiers kept
-    alike (`train/guide.py`'s)."""
+    + gender + age), and each must get a judge of its own. ``name``, ``dims``, ``sees``, ``robust``: other
+    classifiers kept alike (`train/guide.py`'s)."""
     digest = hashlib.sha256(np.ascontiguousarray(train.labels).tobytes())
     digest.update(json.dumps(schema.to_json()).encode())
     widths = "" if dims == JUDGE_DIMS else "-w" + "x".join(map(str, dims[1:]))
     widths += "" if sees == CLASSIFIER_SIZE else f"-s{sees}"
+    widths += f"-r{robust:g}" if robust > 0 else ""
     key = (f"{name}-{len(train.labels)}x{train.images.shape[1]}-{digest.hexdigest()[:12]}-{steps}-{seed}-"
            f"{'gray' if gray else 'rgb'}{''.join('-' + p for p in policy)}{widths}.pt")
     path = cache_dir / key
@@ -116,7 +127,7 @@ def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int
         return judge.eval()
     with torch.enable_grad():
         judge = train_classifier(train, schema, steps, seed, progress, gray, policy, dims, f"{name} classifier",
-                                 sees)
+                                 sees, robust)
     torch.save(judge.state_dict(), path.with_suffix(".part"))
     path.with_suffix(".part").replace(path)
     return judge

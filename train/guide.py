@@ -30,15 +30,16 @@ GUIDE_SEED = 1  # the judge's is 0
 
 
 def load_guide(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, sees: int, device: torch.device,
-               progress: bool = True, gray: bool = False) -> DomainClassifier:
+               progress: bool = True, gray: bool = False, robust: float = 0.0) -> DomainClassifier:
     """The guide for these crops, trained once and kept in the crop cache beside the judges (a resumed run, or
     another run on the same crops, finds it there), frozen. Training it leaves torch's global random state as it
     was, so G and D start alike whether the guide was trained now or read back. ``gray`` (``--guide-gray``): it
     reads luminance only, so a change of colour alone (red or blue eyes, which a colour guide for gender taught G)
-    cannot satisfy it."""
+    cannot satisfy it. ``robust`` (``--guide-robust``): trained on adversarial faces (grey levels of 255), so that
+    a faint pattern, the stripes a full-size guide taught G, cannot move its reading far."""
     with torch.random.fork_rng(devices=[]):
         guide = cached_judge(cache_dir, train, schema, steps, GUIDE_SEED, progress, gray=gray, policy=POLICIES,
-                             dims=GUIDE_DIMS, name="guide", sees=sees)
+                             dims=GUIDE_DIMS, name="guide", sees=sees, robust=robust)
     return guide.to(device).eval().requires_grad_(False)
 
 

@@ -76,6 +76,7 @@ class TrainConfig:
     guide_size: int = 16
     guide_groups: str = ""
     guide_gray: bool = False
+    guide_robust: float = 0.0
     lambda_colour_guide: float = 0.0
     lambda_colour_match: float = 0.0
     mask_teacher: str = ""
@@ -118,6 +119,8 @@ class TrainConfig:
                                  "labels distributed as the real ones)")
         if self.lambda_guide > 0 and not 4 <= self.guide_size <= 64:
             return "--guide-size", f"{self.guide_size} must lie between 4 and 64 (the side the guide reads, in px)"
+        if not 0 <= self.guide_robust < 128:
+            return "--guide-robust", f"{self.guide_robust:g} must lie in [0, 128) (grey levels of 255)"
         if self.mask_teacher and self.arch != "masked":
             return "--mask-teacher", f"bounds G's attention mask, and --arch {self.arch} has none"
         return None
@@ -179,7 +182,7 @@ class Trainer:
         self.train_crops = prepare_crops(spec.train, spec.alignment, config.image_size, cache, "aligning train")
         self.test_crops = prepare_crops(spec.test, spec.alignment, config.image_size, cache, "aligning test")
         self.guide = (load_guide(cache, self.train_crops, spec.schema, config.guide_steps, config.guide_size,
-                                 self.device, gray=config.guide_gray)
+                                 self.device, gray=config.guide_gray, robust=config.guide_robust)
                       if config.lambda_guide > 0 else None)
         if self.dist and self.rank == 0:
             torch.distributed.barrier()
