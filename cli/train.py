@@ -26,6 +26,9 @@ _HELP = {
     "lambda_r1": "Weight of the R1 penalty (nsgan).",
     "lambda_mask": "Weight of the attention mask's mean (masked): higher keeps more of the input.",
     "lambda_tv": "Weight of the attention mask's total variation (masked): higher makes it smoother.",
+    "lambda_change_tv": "Weight of the total variation of G's change (output - input, absolute): charges fine "
+                        "patterns G paints over the face (the stripes and speckle a guide taught it: README) while "
+                        "a smooth recolour costs little (0: none).",
     "lambda_guide": "Weight of G's guide: a frozen attribute classifier trained on the real training faces before the "
                     "GAN (kept in the crop cache; other widths and seed than eval's judge), whose reading of G's faces "
                     "joins D's classification term (0: none).",

@@ -563,3 +563,24 @@ def test_a_run_with_the_colour_distance_logs_and_records_it_and_a_dataset_withou
                                   str(tmp_path / "bad"), *TINY])
     assert r.exit_code == 2 and "no one-hot hair group" in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_change_tv_charges_patterns_g_adds_not_the_inputs_edges_nor_a_smooth_recolour(tmp_path):
+    import csv
+
+    from stylize.train.losses import change_tv
+
+    x = torch.zeros(1, 3, 32, 32)
+    x[:, :, :, 16:] = 1.0  # a hard edge in the input
+    ramp = torch.linspace(0, 0.5, 32).view(1, 1, 1, 32)  # a smooth recolour across the face
+    stripes = 0.5 * (torch.arange(32) % 2).float().view(1, 1, 1, 32)  # the same range as fine stripes
+    assert change_tv(x, x) == 0 and change_tv(x + 0.3, x) < 1e-6
+    assert change_tv(x + stripes, x) > 20 * change_tv(x + ramp, x) > 0
+
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--lambda-change-tv", "2"], run, 4)
+    with open(run / "losses.csv") as f:
+        read = [float(r["G_change_tv"]) for r in csv.DictReader(f) if r["G_change_tv"]]
+    assert read and all(v > 0 for v in read)
+    assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_change_tv"] == 2

@@ -108,3 +108,11 @@ def mask_penalties(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mask = mask.float()
     tv = (mask[:, :, 1:] - mask[:, :, :-1]).pow(2).mean() + (mask[:, :, :, 1:] - mask[:, :, :, :-1]).pow(2).mean()
     return mask.mean(), tv
+
+
+def change_tv(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean absolute total variation of G's change (fake - real): fine patterns G adds over the face (stripes,
+    speckle: what fooled a classifier, README) cost much, a smooth recolour little, and the input's own edges
+    nothing, since they cancel in the difference."""
+    d = (fake - real).float()
+    return (d[:, :, 1:] - d[:, :, :-1]).abs().mean() + (d[:, :, :, 1:] - d[:, :, :, :-1]).abs().mean()

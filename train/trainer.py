@@ -36,6 +36,7 @@ from .colour_guide import colour_guide_losses, fit_colour_guide, hair_slice
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
 from .guide import guide_groups, guide_loss, load_guide
 from .losses import (
+    change_tv,
     classification_loss,
     discriminator_adversarial,
     generator_adversarial,
@@ -71,6 +72,7 @@ class TrainConfig:
     lambda_r1: float = 1.0
     lambda_mask: float = 0.05
     lambda_tv: float = 0.5
+    lambda_change_tv: float = 0.0
     lambda_guide: float = 0.0
     guide_steps: int = 3000
     guide_size: int = 16
@@ -349,6 +351,10 @@ class Trainer:
                         g_excess = excess_mask(mask_fake, self.teacher, x_real, c_trg)
                         g_loss = g_loss + cfg.lambda_teacher * g_excess
                         log.update(G_excess=g_excess.item())
+                if cfg.lambda_change_tv > 0:
+                    g_change_tv = change_tv(x_fake, x_real)
+                    g_loss = g_loss + cfg.lambda_change_tv * g_change_tv
+                    log.update(G_change_tv=g_change_tv.item())
                 if self.guide is not None:
                     g_guide = guide_loss(self.guide, x_fake, cls_trg, schema, set_index, self.rng, self.guided)
                     g_loss = g_loss + cfg.lambda_guide * g_guide
@@ -399,7 +405,8 @@ class Trainer:
         fields = ["step", "seconds", "cpu_seconds", "g_lr", "D_adv", "D_cls", "D_reg", "G_adv", "G_rec", "G_cls",
                   "G_mask"] + (["G_guide"] if self.guide is not None else []) + (
                   ["G_excess"] if self.teacher is not None else []) + (
-                  ["G_colour", "G_match"] if self.colour_guide is not None else [])  # an older run's header stays valid
+                  ["G_colour", "G_match"] if self.colour_guide is not None else []) + (
+                  ["G_change_tv"] if cfg.lambda_change_tv > 0 else [])  # an older run's header stays valid
         new_log = self.rank == 0 and not log_path.exists()
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
