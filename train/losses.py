@@ -102,17 +102,21 @@ def r1_penalty(out_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return 0.5 * grad.float().pow(2).flatten(1).sum(1).mean()
 
 
+def total_variation(x: torch.Tensor, power: int) -> torch.Tensor:
+    """Mean |difference| ** power between vertical neighbours plus that between horizontal ones (NCHW)."""
+    return ((x[:, :, 1:] - x[:, :, :-1]).abs().pow(power).mean()
+            + (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().pow(power).mean())
+
+
 def mask_penalties(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """GANimation's two mask terms: the mean (so the mask does not simply select the colour image everywhere)
     and the total variation (so it is smooth rather than speckled)."""
     mask = mask.float()
-    tv = (mask[:, :, 1:] - mask[:, :, :-1]).pow(2).mean() + (mask[:, :, :, 1:] - mask[:, :, :, :-1]).pow(2).mean()
-    return mask.mean(), tv
+    return mask.mean(), total_variation(mask, 2)
 
 
 def change_tv(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Mean absolute total variation of G's change (fake - real): fine patterns G adds over the face (stripes,
     speckle: what fooled a classifier, README) cost much, a smooth recolour little, and the input's own edges
     nothing, since they cancel in the difference."""
-    d = (fake - real).float()
-    return (d[:, :, 1:] - d[:, :, :-1]).abs().mean() + (d[:, :, :, 1:] - d[:, :, :, :-1]).abs().mean()
+    return total_variation((fake - real).float(), 1)
