@@ -77,6 +77,7 @@ def info_cmd(model: str, as_json: bool) -> None:
     click.echo(f"image size: {meta['image_size']}")
     arch = g.get("arch", "stargan") + ("" if g.get("mask", True) else " (no mask)")
     arch += ", colour image: the input recoloured (affine)" if g.get("colour") == "affine" else ""
+    arch += ", low-pass mask and colour grid" if g.get("smooth") else ""
     click.echo(f"generator:  {arch}, conv_dim {g['conv_dim']}, repeat_num {g['repeat_num']}, c_dim {g['c_dim']}; "
                f"applied as its {meta.get('apply', 'change')}")
     click.echo("discriminator: " + ("none" if not d else

@@ -22,6 +22,9 @@ _HELP = {
             "same decoder, no mask: for edits that redraw every pixel) or stargan (the paper's Table 1).",
     "colour": "How G's colour image is made (masked, plain): rgb paints it (tanh), affine recolours the input with a "
               "3x4 colour matrix that varies smoothly over the face (the input's texture is kept).",
+    "smooth_fields": "Fixed low-pass filters inside G on its attention mask (about a pixel at training size) and its "
+                     "affine colour grid (neighbouring cells cannot alternate): neither can carry the fine stripes a "
+                     "guide rewards (README), whatever G learns.",
     "adv_loss": "nsgan: non-saturating loss with R1 on real images (StarGAN v2); wgan-gp: the paper's.",
     "lambda_r1": "Weight of the R1 penalty (nsgan).",
     "lambda_mask": "Weight of the attention mask's mean (masked): higher keeps more of the input.",

@@ -18,5 +18,6 @@ def build_generator(sizes: dict) -> nn.Module:
         raise ValueError(f"unknown generator architecture '{arch}' (known: {', '.join(GENERATORS)})")
     if arch == "masked":
         return MaskedGenerator(int(sizes["conv_dim"]), int(sizes["c_dim"]), int(sizes["repeat_num"]),
-                               bool(sizes.get("mask", True)), str(sizes.get("colour", "rgb")))
+                               bool(sizes.get("mask", True)), str(sizes.get("colour", "rgb")),
+                               bool(sizes.get("smooth", False)))
     return Generator(int(sizes["conv_dim"]), int(sizes["c_dim"]), int(sizes["repeat_num"]))

@@ -18,6 +18,11 @@ bottleneck predicts a 3×4 colour matrix per cell of its coarse grid (a quarter 
 up-sampled, and ``C = M·x + b`` per pixel, as HDRNet's local affine colour transforms do (Gharbi et al. 2017).
 Strands, shading and edges under the mask are the input's own; G only chooses how colours move, smoothly in
 space, and the mask where. It starts as the identity (``C = x``).
+
+``smooth=True`` (not in either paper) puts fixed binomial low-pass filters inside the network: on the mask (5 taps,
+after the sigmoid, so about one pixel of softness at model size) and on the affine grid (3 taps, before its
+up-sampling, so neighbouring cells cannot alternate). A guide rewarded fine stripes in either field (README's plaid);
+filtered, neither can carry them, whatever the weights.
 """
 
 from __future__ import annotations
@@ -37,12 +42,12 @@ class MaskedGenerator(nn.Module):
     arch = "masked"
 
     def __init__(self, conv_dim: int = 32, c_dim: int = 5, repeat_num: int = 6, mask: bool = True,
-                 colour: str = "rgb") -> None:
+                 colour: str = "rgb", smooth: bool = False) -> None:
         super().__init__()
         if colour not in COLOURS:
             raise ValueError(f"unknown colour head '{colour}' (known: {', '.join(COLOURS)})")
         self.conv_dim, self.c_dim, self.repeat_num, self.mask = conv_dim, c_dim, repeat_num, mask
-        self.colour = colour
+        self.colour, self.smooth = colour, smooth
         layers, dim = encoder_layers(conv_dim, c_dim, repeat_num)
         self.encoder_len = len(layers)
         # 12 numbers per grid cell: a 3x3 matrix and a bias, as offsets from the identity (zero at the start)
@@ -67,7 +72,8 @@ class MaskedGenerator(nn.Module):
     def sizes(self) -> dict:
         sizes = {"arch": self.arch, "conv_dim": self.conv_dim, "c_dim": self.c_dim, "repeat_num": self.repeat_num,
                  "mask": self.mask}
-        return sizes if self.colour == "rgb" else {**sizes, "colour": self.colour}
+        sizes = sizes if self.colour == "rgb" else {**sizes, "colour": self.colour}
+        return {**sizes, "smooth": True} if self.smooth else sizes
 
     def parts(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(colour image C, mask A or None) for inputs ``x`` N×3×S×S in [-1, 1] and labels ``c`` N×c_dim."""
@@ -78,11 +84,15 @@ class MaskedGenerator(nn.Module):
             if i == self.encoder_len - 1:
                 bottleneck = h
         mask = self.attention(h) if self.attention is not None else None
+        if mask is not None and self.smooth:
+            mask = binomial_blur(mask, 5)
         return (self.color(h) if self.affine is None else self.recolour(x, bottleneck)), mask
 
     def recolour(self, x: torch.Tensor, bottleneck: torch.Tensor) -> torch.Tensor:
         """``C = M·x + b`` per pixel, M and b bilinearly up-sampled from the bottleneck's grid."""
-        coef = F.interpolate(self.affine(bottleneck), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        grid = self.affine(bottleneck)
+        grid = binomial_blur(grid, 3) if self.smooth else grid
+        coef = F.interpolate(grid, size=x.shape[-2:], mode="bilinear", align_corners=False)
         n, _, height, width = coef.shape
         coef = coef.view(n, 3, 4, height, width)
         out = x + (coef[:, :, :3] * x.unsqueeze(1)).sum(2) + coef[:, :, 3]
@@ -99,3 +109,16 @@ class MaskedGenerator(nn.Module):
         color, mask = self.parts(x, c)
         out = self.blend(x, color, mask)
         return (out, mask) if return_mask else out
+
+
+def binomial_blur(x: torch.Tensor, taps: int) -> torch.Tensor:
+    """Each channel low-passed by a separable binomial filter (3 taps: [1 2 1]/4, zero at the grid's own
+    alternation; 5 taps: [1 4 6 4 1]/16), edges replicated so a uniform field stays uniform."""
+    row = torch.tensor([1.0])
+    for _ in range(taps - 1):
+        row = torch.cat([row, torch.zeros(1)]) + torch.cat([torch.zeros(1), row])
+    row = (row / row.sum()).to(x)
+    ch, pad = x.size(1), taps // 2
+    x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    x = F.conv2d(x, row.view(1, 1, 1, taps).expand(ch, 1, 1, taps), groups=ch)
+    return F.conv2d(x, row.view(1, 1, taps, 1).expand(ch, 1, taps, 1), groups=ch)

@@ -61,17 +61,51 @@ def test_affine_colour_head_recolours_the_input_and_starts_as_the_identity():
         MaskedGenerator(conv_dim=8, c_dim=3, repeat_num=1, colour="paint")
 
 
-@pytest.mark.parametrize("mask, colour", [(True, "rgb"), (False, "rgb"), (True, "affine")])
-def test_budget_generator_round_trips_through_a_model_file(mask, colour, tmp_path):
+def fine_pattern(t: torch.Tensor) -> float:
+    """Mean distance of a field from its own 3x3 box blur: how much it alternates from pixel to pixel."""
+    blur = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(t, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    return (t - blur).abs().mean().item()
+
+
+def test_smooth_fields_keep_stripes_out_of_the_mask_and_the_colour_grid_whatever_the_weights():
+    """Weights that make the raw mask and colour grid alternate cell by cell (a plaid): with the low-pass filters
+    inside G neither field can carry it, while a uniform field passes unchanged."""
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 1.6 - 0.8
+    c = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    fields = {}
+    for smooth in (False, True):
+        torch.manual_seed(0)
+        g = MaskedGenerator(conv_dim=8, c_dim=3, repeat_num=1, colour="affine", smooth=smooth)
+        with torch.no_grad():
+            for p in g.parameters():
+                p.mul_(8)  # loud weights: a mask that swings from pixel to pixel
+            torch.nn.init.normal_(g.affine.weight, std=0.05)  # a colour grid that varies from cell to cell
+        mask = g.parts(x, c)[1]
+        grey = torch.zeros_like(x)  # recoloured, a flat grey shows the colour field itself
+        bottleneck = torch.randn(2, g.affine.in_channels, 8, 8, generator=torch.Generator().manual_seed(1))
+        field = g.recolour(grey, bottleneck) - grey
+        fields[smooth] = (fine_pattern(mask), fine_pattern(torch.nn.functional.avg_pool2d(field, 4)))  # per cell
+    assert fields[True][0] < 0.25 * fields[False][0], fields
+    assert fields[True][1] < 0.5 * fields[False][1], fields
+    from stylize.models.masked import binomial_blur
+    grid = torch.zeros(1, 2, 8, 8)
+    grid[..., ::2] = 1.0  # the grid's own alternation, column by column
+    assert binomial_blur(grid, 3)[..., 1:-1].sub(0.5).abs().max() < 1e-6  # gone: every inner cell is the mean
+    assert torch.equal(binomial_blur(torch.full((1, 1, 6, 6), 0.3), 5), torch.full((1, 1, 6, 6), 0.3))
+
+
+@pytest.mark.parametrize("mask, colour, smooth", [(True, "rgb", False), (False, "rgb", False), (True, "affine", False),
+                                                  (True, "affine", True)])
+def test_budget_generator_round_trips_through_a_model_file(mask, colour, smooth, tmp_path):
     schema = DomainSchema.single("celeba", [Group("hair", ("black", "blond"), "onehot", ("Black_Hair", "Blond_Hair"))])
-    g = MaskedGenerator(conv_dim=8, c_dim=schema.c_dim, repeat_num=1, mask=mask, colour=colour).eval()
+    g = MaskedGenerator(conv_dim=8, c_dim=schema.c_dim, repeat_num=1, mask=mask, colour=colour, smooth=smooth).eval()
     if colour == "affine":
         torch.nn.init.normal_(g.affine.weight, std=0.1)  # not the identity, so the comparison below means something
     path = save_model(tmp_path / "m.safetensors", g, None, schema, 32, Alignment("face", CELEBA_TEMPLATE), {},
                       dtype=torch.float32)
     model = load_model(path)
     assert type(model.generator) is MaskedGenerator and model.generator.mask is mask
-    assert model.generator.colour == colour
+    assert model.generator.colour == colour and model.generator.smooth is smooth
     x, c = torch.rand(1, 3, 32, 32) * 2 - 1, torch.tensor([[0.0, 1.0]])
     assert torch.equal(model.generator(x, c), g(x, c))
 

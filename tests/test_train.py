@@ -336,18 +336,23 @@ def test_one_group_targets_change_exactly_one_group_to_another_value():
     assert targets.sum(1).tolist() == [1.0 if a["gender"] == "female" else 2.0 for a in asked]  # valid one-hots
 
 
-def test_a_run_with_the_affine_colour_head_and_one_group_targets_trains_exports_and_loads(tmp_path):
+def test_a_run_with_the_affine_colour_head_smooth_fields_and_one_group_targets_trains_exports_and_loads(tmp_path):
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
-    train(["celeba", "--data", data, "--recipe", "hybrid", "--colour", "affine", "--targets", "one-group"], run, 3)
+    train(["celeba", "--data", data, "--recipe", "hybrid", "--colour", "affine", "--targets", "one-group",
+           "--smooth-fields"], run, 3)
     model = load_model(run / "model.safetensors")
     assert model.generator.colour == "affine" and model.provenance["recipe"]["colour"] == "affine"
+    assert model.generator.smooth and model.provenance["recipe"]["smooth_fields"]
     assert model.provenance["recipe"]["targets"] == "one-group"
     r = CliRunner().invoke(stylize_main, ["info", str(run / "model.safetensors")])
-    assert r.exit_code == 0 and "recoloured (affine)" in r.output, r.output
+    assert r.exit_code == 0 and "recoloured (affine), low-pass mask" in r.output, r.output
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--arch", "stargan",
                                   "--colour", "affine"])
     assert r.exit_code == 2 and "affine needs --arch masked" in r.output and "Traceback" not in r.output, r.output
+    r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--arch", "plain",
+                                  "--smooth-fields"])
+    assert r.exit_code == 2 and "has neither" in r.output, r.output
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--d-projection",
                                   "--targets", "one-group"])
     assert r.exit_code == 2 and "does not go with --d-projection" in r.output, r.output

@@ -59,6 +59,7 @@ class TrainConfig:
 
     arch: str = "masked"
     colour: str = "rgb"
+    smooth_fields: bool = False
     adv_loss: str = "nsgan"
     image_size: int = 128
     g_conv_dim: int = 32
@@ -123,6 +124,9 @@ class TrainConfig:
             return "--guide-size", f"{self.guide_size} must lie between 4 and 64 (the side the guide reads, in px)"
         if not 0 <= self.guide_robust < 128:
             return "--guide-robust", f"{self.guide_robust:g} must lie in [0, 128) (grey levels of 255)"
+        if self.smooth_fields and not (self.arch == "masked" or self.colour == "affine"):
+            return "--smooth-fields", f"filters G's mask or affine colour grid, and --arch {self.arch} --colour " \
+                f"{self.colour} has neither"
         if self.mask_teacher and self.arch != "masked":
             return "--mask-teacher", f"bounds G's attention mask, and --arch {self.arch} has none"
         return None
@@ -143,6 +147,8 @@ def make_generator(cfg: TrainConfig, c_dim: int) -> nn.Module:
              "repeat_num": cfg.g_repeat_num, "mask": cfg.arch == "masked"}
     if cfg.colour != "rgb":  # TrainConfig.conflict rules out the paper's G
         sizes["colour"] = cfg.colour
+    if cfg.smooth_fields:
+        sizes["smooth"] = True
     return build_generator(sizes)
 
 
