@@ -58,6 +58,9 @@ _HELP = {
                     "Meant to keep a pushed G (--lambda-guide) off the background: the bundled celeba model's mask "
                     "stays mostly on the hair (README: it did, but G's blond turned greenish).",
     "lambda_teacher": "Weight of the teacher's bound on G's mask (--mask-teacher).",
+    "lambda_teacher_change": "Weight of G's mean absolute change where the teacher's mask is under 0.1 "
+                             "(--mask-teacher; fading to free as it rises to 0.1): a faint mask over a loud colour, "
+                             "the glow round dark heads a guided G lit (README), costs what it changes (0: none).",
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
                "comma-separated; keeps D's classifier from resting on one small region that G then paints.",
     "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "

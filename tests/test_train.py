@@ -469,33 +469,48 @@ def test_a_mask_teacher_bounds_g_and_one_that_cannot_speak_for_the_run_is_a_usag
     train(args, tmp_path / "teacher", 2)
     teacher = tmp_path / "teacher" / "model.safetensors"
     run = tmp_path / "run"
-    train([*args, "--mask-teacher", teacher, "--lambda-teacher", "5"], run, 4)
+    train([*args, "--mask-teacher", teacher, "--lambda-teacher", "5", "--lambda-teacher-change", "3"], run, 4)
     with open(run / "losses.csv") as f:
-        excess = [float(r["G_excess"]) for r in csv.DictReader(f) if r["G_excess"]]
-    assert excess and all(v >= 0 for v in excess)  # logged on G's steps
+        rows = [r for r in csv.DictReader(f) if r["G_excess"]]
+    assert rows and all(float(r["G_excess"]) >= 0 and float(r["G_quiet"]) >= 0 for r in rows)  # logged on G's steps
     recipe = load_model(run / "model.safetensors").provenance["recipe"]
     assert recipe["mask_teacher"] == str(teacher) and recipe["lambda_teacher"] == 5
+    assert recipe["lambda_teacher_change"] == 3
     train([*args, "--arch", "plain"], tmp_path / "plain", 1)
     for extra, says in [(["--mask-teacher", tmp_path / "plain" / "model.safetensors"], "no attention mask"),
                         (["--mask-teacher", tmp_path / "missing.safetensors"], "missing.safetensors"),
-                        (["--mask-teacher", teacher, "--arch", "stargan"], "has none")]:
+                        (["--mask-teacher", teacher, "--arch", "stargan"], "has none"),
+                        (["--lambda-teacher-change", "3"], "name --mask-teacher")]:
         r = CliRunner().invoke(main, [*map(str, args + extra), "--run", str(tmp_path / "bad"), *TINY])
         assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
         assert not (tmp_path / "bad").exists()
 
 
 def test_the_teachers_mask_bounds_the_students_and_only_the_student_learns():
-    from stylize.train.teacher import excess_mask
+    from stylize.train.teacher import TEACHER_QUIET, teacher_bounds
 
     teacher = MaskedGenerator(conv_dim=8, c_dim=2, repeat_num=1).eval().requires_grad_(False)
     x, c = torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     _, own = teacher(x, c, return_mask=True)
-    assert excess_mask(own, teacher, x, c) == 0  # a mask within the teacher's costs nothing
+    none = torch.zeros_like(x)
+    assert teacher_bounds(own, none, teacher, x, c) == (0, 0)  # a mask within the teacher's, no change: free
     student = torch.ones_like(own, requires_grad=True)
-    loss = excess_mask(student, teacher, x, c)
-    assert torch.isclose(loss, (1 - own).mean())
-    loss.backward()
+    change = torch.full_like(x, 0.5, requires_grad=True)
+    excess, quiet = teacher_bounds(student, change, teacher, x, c)
+    assert torch.isclose(excess, (1 - own).mean())
+    assert torch.isclose(quiet, (0.5 * (1 - own / TEACHER_QUIET).clamp_min(0)).mean())
+    (excess + quiet).backward()
     assert student.grad.abs().sum() > 0 and all(p.grad is None for p in teacher.parameters())
+    # the charge falls on the change where the teacher is quiet (mask ~0), none where it acts (mask ~1)
+    for bias, charged in ((-10.0, 0.5), (10.0, 0.0)):
+        with torch.no_grad():
+            teacher.attention[0] = torch.nn.Conv2d(teacher.attention[0].in_channels, 1, 1)
+            torch.nn.init.zeros_(teacher.attention[0].weight)
+            teacher.attention[0].bias.fill_(bias)
+        change.grad = None
+        quiet = teacher_bounds(own, change, teacher, x, c)[1]
+        quiet.backward()
+        assert abs(quiet.item() - charged) < 1e-3 and (change.grad.abs().sum() > 0) == (charged > 0)
 
 
 def test_the_colour_guide_reads_the_hair_bands_colours_alone_as_opencv_sees_them_and_its_gradient_reaches_g():

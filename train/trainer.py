@@ -47,7 +47,7 @@ from .losses import (
     r1_penalty,
     random_targets,
 )
-from .teacher import excess_mask, load_teacher
+from .teacher import load_teacher, teacher_bounds
 
 ARCHS = ("masked", "plain", "stargan")  # plain: masked.py's decoder without the mask head
 ADV_LOSSES = ("nsgan", "wgan-gp")
@@ -84,6 +84,7 @@ class TrainConfig:
     lambda_colour_match: float = 0.0
     mask_teacher: str = ""
     lambda_teacher: float = 10.0
+    lambda_teacher_change: float = 0.0
     augment: str = ""
     d_projection: bool = False
     targets: str = "shuffle"
@@ -127,6 +128,8 @@ class TrainConfig:
         if self.smooth_fields and not (self.arch == "masked" or self.colour == "affine"):
             return "--smooth-fields", f"filters G's mask or affine colour grid, and --arch {self.arch} --colour " \
                 f"{self.colour} has neither"
+        if self.lambda_teacher_change > 0 and not self.mask_teacher:
+            return "--lambda-teacher-change", "charges G's change where the teacher is quiet: name --mask-teacher"
         if self.mask_teacher and self.arch != "masked":
             return "--mask-teacher", f"bounds G's attention mask, and --arch {self.arch} has none"
         return None
@@ -354,9 +357,9 @@ class Trainer:
                     g_loss = g_loss + cfg.lambda_mask * (m_f + m_r) + cfg.lambda_tv * (tv_f + tv_r)
                     log.update(G_mask=m_f.item())
                     if self.teacher is not None:
-                        g_excess = excess_mask(mask_fake, self.teacher, x_real, c_trg)
-                        g_loss = g_loss + cfg.lambda_teacher * g_excess
-                        log.update(G_excess=g_excess.item())
+                        g_excess, g_quiet = teacher_bounds(mask_fake, x_fake - x_real, self.teacher, x_real, c_trg)
+                        g_loss = g_loss + cfg.lambda_teacher * g_excess + cfg.lambda_teacher_change * g_quiet
+                        log.update(G_excess=g_excess.item(), G_quiet=g_quiet.item())
                 if cfg.lambda_change_tv > 0:
                     g_change_tv = change_tv(x_fake, x_real)
                     g_loss = g_loss + cfg.lambda_change_tv * g_change_tv
@@ -411,6 +414,7 @@ class Trainer:
         fields = ["step", "seconds", "cpu_seconds", "g_lr", "D_adv", "D_cls", "D_reg", "G_adv", "G_rec", "G_cls",
                   "G_mask"] + (["G_guide"] if self.guide is not None else []) + (
                   ["G_excess"] if self.teacher is not None else []) + (
+                  ["G_quiet"] if self.teacher is not None and cfg.lambda_teacher_change > 0 else []) + (
                   ["G_colour", "G_match"] if self.colour_guide is not None else []) + (
                   ["G_change_tv"] if cfg.lambda_change_tv > 0 else [])  # an older run's header stays valid
         new_log = self.rank == 0 and not log_path.exists()
