@@ -7,12 +7,15 @@ training crops themselves, as the mean blond crop's luminance minus the mean bla
 
 Prints per model the mean |change| (grey levels, 0–255, at model size, with `--region auto` applied as `stylize`
 applies it) over the upper crop's low-hair pixels ("corners": that map < 0.25, upper half) and over the hair arc
-(> 0.6, outside the inner face), and the share of faces whose corner change exceeds 4 grey levels.
+(> 0.6, outside the inner face), the share of faces whose corner change exceeds 4 grey levels, and the change's
+fine pattern: the mean distance of the signed change from its own 3x3 box blur over the whole crop (stripes and
+speckle score high, a smooth recolour low).
 Needs ../shared/data/celeba (the models' training data).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from hair_colour_check import hair_models_on_celeba
@@ -48,15 +51,18 @@ def main() -> None:
     with torch.no_grad():
         for name in args.models:
             G = load_model(name).generator.eval()
-            spill, kept = [], []
+            spill, kept, pattern = [], [], []
             for i in range(0, n, 25):
                 crops = test.images[i:i + 25].astype(np.float32)
                 y = (G(to_tensor(test.images[i:i + 25]), torch.from_numpy(target[i:i + 25])) + 1) * 127.5
-                change = np.abs(y.permute(0, 2, 3, 1).numpy() - crops).mean(-1) * region
+                signed = (y.permute(0, 2, 3, 1).numpy() - crops) * region[..., None]
+                change = np.abs(signed).mean(-1)
+                pattern += [np.abs(d - cv2.blur(d, (3, 3), borderType=cv2.BORDER_REPLICATE)).mean() for d in signed]
                 spill += list(change[:, corners].mean(1))
                 kept += list(change[:, arc].mean(1))
             print(f"{name}: corners {np.mean(spill):.2f}, hair arc {np.mean(kept):.2f} grey levels; corners above "
-                  f"{LOUD:g} on {np.mean(np.array(spill) > LOUD):.1%} of {n} faces", flush=True)
+                  f"{LOUD:g} on {np.mean(np.array(spill) > LOUD):.1%} of {n} faces; "
+                  f"fine pattern {np.mean(pattern):.2f}", flush=True)
 
 
 if __name__ == "__main__":
