@@ -27,6 +27,8 @@ filtered, neither can carry them, whatever the weights.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -114,10 +116,7 @@ class MaskedGenerator(nn.Module):
 def binomial_blur(x: torch.Tensor, taps: int) -> torch.Tensor:
     """Each channel low-passed by a separable binomial filter (3 taps: [1 2 1]/4, zero at the grid's own
     alternation; 5 taps: [1 4 6 4 1]/16), edges replicated so a uniform field stays uniform."""
-    row = torch.tensor([1.0])
-    for _ in range(taps - 1):
-        row = torch.cat([row, torch.zeros(1)]) + torch.cat([torch.zeros(1), row])
-    row = (row / row.sum()).to(x)
+    row = torch.tensor([math.comb(taps - 1, k) / 2 ** (taps - 1) for k in range(taps)], dtype=x.dtype, device=x.device)
     ch, pad = x.size(1), taps // 2
     x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     x = F.conv2d(x, row.view(1, 1, 1, taps).expand(ch, 1, 1, taps), groups=ch)
