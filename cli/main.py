@@ -76,7 +76,8 @@ def info_cmd(model: str, as_json: bool) -> None:
     click.echo(f"file:       {path} ({path.stat().st_size / 1e6:.1f} MB)")
     click.echo(f"image size: {meta['image_size']}")
     arch = g.get("arch", "stargan") + ("" if g.get("mask", True) else " (no mask)")
-    arch += ", colour image: the input recoloured (affine)" if g.get("colour") == "affine" else ""
+    arch += {"affine": ", colour image: the input recoloured (affine)",
+             "global": ", colour image: the input recoloured (one affine map per face)"}.get(g.get("colour"), "")
     arch += ", low-pass mask and colour grid" if g.get("smooth") else ""
     click.echo(f"generator:  {arch}, conv_dim {g['conv_dim']}, repeat_num {g['repeat_num']}, c_dim {g['c_dim']}; "
                f"applied as its {meta.get('apply', 'change')}")

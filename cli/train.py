@@ -21,7 +21,8 @@ _HELP = {
     "arch": "Generator: masked (resize-convolution decoder + attention mask, output = A*C + (1-A)*x), plain (the "
             "same decoder, no mask: for edits that redraw every pixel) or stargan (the paper's Table 1).",
     "colour": "How G's colour image is made (masked, plain): rgb paints it (tanh), affine recolours the input with a "
-              "3x4 colour matrix that varies smoothly over the face (the input's texture is kept).",
+              "3x4 colour matrix that varies smoothly over the face (the input's texture is kept); global recolours "
+              "it with one matrix per face (no streaks of colour: where it acts is the mask's alone).",
     "smooth_fields": "Fixed low-pass filters inside G on its attention mask (about a pixel at training size) and its "
                      "affine colour grid (neighbouring cells cannot alternate): neither can carry the fine stripes a "
                      "guide rewards (README), whatever G learns.",

@@ -17,7 +17,9 @@ photo→anime), keeping the resize-convolution decoder.
 bottleneck predicts a 3×4 colour matrix per cell of its coarse grid (a quarter of the image's side), bilinearly
 up-sampled, and ``C = M·x + b`` per pixel, as HDRNet's local affine colour transforms do (Gharbi et al. 2017).
 Strands, shading and edges under the mask are the input's own; G only chooses how colours move, smoothly in
-space, and the mask where. It starts as the identity (``C = x``).
+space, and the mask where. It starts as the identity (``C = x``). ``colour="global"`` predicts one 3×4 matrix per
+image (the bottleneck averaged over the face), as a colourist grades a shot: every pixel of one colour moves to the
+same new colour, so the colour cannot vary in streaks or cells over the hair, and where it acts is the mask's alone.
 
 ``smooth=True`` (not in either paper) puts fixed binomial low-pass filters inside the network: on the mask (5 taps,
 after the sigmoid, so about one pixel of softness at model size) and on the affine grid (3 taps, before its
@@ -35,7 +37,8 @@ from torch import nn
 
 from .stargan import InstanceNorm, encoder_layers
 
-COLOURS = ("rgb", "affine")  # how the colour image C is made: painted (tanh) or the input recoloured
+# how the colour image C is made: painted (tanh), or the input recoloured per grid cell or for the whole image
+COLOURS = ("rgb", "affine", "global")
 
 
 class MaskedGenerator(nn.Module):
@@ -53,7 +56,8 @@ class MaskedGenerator(nn.Module):
         layers, dim = encoder_layers(conv_dim, c_dim, repeat_num)
         self.encoder_len = len(layers)
         # 12 numbers per grid cell: a 3x3 matrix and a bias, as offsets from the identity (zero at the start)
-        self.affine = nn.Conv2d(dim, 12, kernel_size=3, stride=1, padding=1) if colour == "affine" else None
+        self.affine = (nn.Conv2d(dim, 12, kernel_size=3, stride=1, padding=1) if colour == "affine" else
+                       nn.Conv2d(dim, 12, kernel_size=1) if colour == "global" else None)
         if self.affine is not None:
             nn.init.zeros_(self.affine.weight)
             nn.init.zeros_(self.affine.bias)
@@ -91,10 +95,13 @@ class MaskedGenerator(nn.Module):
         return (self.color(h) if self.affine is None else self.recolour(x, bottleneck)), mask
 
     def recolour(self, x: torch.Tensor, bottleneck: torch.Tensor) -> torch.Tensor:
-        """``C = M·x + b`` per pixel, M and b bilinearly up-sampled from the bottleneck's grid."""
-        grid = self.affine(bottleneck)
-        grid = binomial_blur(grid, 3) if self.smooth else grid
-        coef = F.interpolate(grid, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        """``C = M·x + b`` per pixel, M and b bilinearly up-sampled from the bottleneck's grid (or one per image)."""
+        if self.colour == "global":
+            coef = self.affine(bottleneck.mean((2, 3), keepdim=True)).expand(-1, -1, *x.shape[-2:])
+        else:
+            grid = self.affine(bottleneck)
+            grid = binomial_blur(grid, 3) if self.smooth else grid
+            coef = F.interpolate(grid, size=x.shape[-2:], mode="bilinear", align_corners=False)
         n, _, height, width = coef.shape
         coef = coef.view(n, 3, 4, height, width)
         out = x + (coef[:, :, :3] * x.unsqueeze(1)).sum(2) + coef[:, :, 3]

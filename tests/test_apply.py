@@ -61,6 +61,24 @@ def test_affine_colour_head_recolours_the_input_and_starts_as_the_identity():
         MaskedGenerator(conv_dim=8, c_dim=3, repeat_num=1, colour="paint")
 
 
+def test_global_colour_head_moves_every_pixel_of_one_colour_to_the_same_colour():
+    """One matrix per face: two pixels of the same input colour get the same colour wherever they are, and each
+    face of a batch gets its own matrix."""
+    torch.manual_seed(0)
+    g = MaskedGenerator(conv_dim=8, c_dim=3, repeat_num=1, colour="global")
+    x = torch.rand(2, 3, 32, 32) * 1.6 - 0.8
+    x[:, :, 3, 5] = x[:, :, 28, 20] = torch.tensor([0.3, -0.2, 0.1])  # one colour at two far-apart places
+    x[1] = x[1].flip(-1)  # the second face differs, so its matrix does
+    x[1, :, 3, 5] = x[1, :, 28, 20] = torch.tensor([0.3, -0.2, 0.1])
+    c = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    assert torch.equal(g.parts(x, c)[0], x)  # starts as the identity
+    torch.nn.init.normal_(g.affine.weight, std=0.3)
+    color = g.parts(x, c)[0]
+    assert not torch.allclose(color, x, atol=1e-3)
+    assert torch.allclose(color[:, :, 3, 5], color[:, :, 28, 20], atol=1e-6)
+    assert not torch.allclose(color[0, :, 3, 5], color[1, :, 3, 5], atol=1e-4)
+
+
 def fine_pattern(t: torch.Tensor) -> float:
     """Mean distance of a field from its own 3x3 box blur: how much it alternates from pixel to pixel."""
     blur = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(t, (1, 1, 1, 1), mode="replicate"), 3, 1)
@@ -95,11 +113,11 @@ def test_smooth_fields_keep_stripes_out_of_the_mask_and_the_colour_grid_whatever
 
 
 @pytest.mark.parametrize("mask, colour, smooth", [(True, "rgb", False), (False, "rgb", False), (True, "affine", False),
-                                                  (True, "affine", True)])
+                                                  (True, "affine", True), (True, "global", True)])
 def test_budget_generator_round_trips_through_a_model_file(mask, colour, smooth, tmp_path):
     schema = DomainSchema.single("celeba", [Group("hair", ("black", "blond"), "onehot", ("Black_Hair", "Blond_Hair"))])
     g = MaskedGenerator(conv_dim=8, c_dim=schema.c_dim, repeat_num=1, mask=mask, colour=colour, smooth=smooth).eval()
-    if colour == "affine":
+    if colour != "rgb":
         torch.nn.init.normal_(g.affine.weight, std=0.1)  # not the identity, so the comparison below means something
     path = save_model(tmp_path / "m.safetensors", g, None, schema, 32, Alignment("face", CELEBA_TEMPLATE), {},
                       dtype=torch.float32)
