@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
+from stylize.cli.main import main as stylize_main
 from stylize.models import Alignment, DomainSchema, Group, ModelFileError, bundled_for, load_model, save_model
 from stylize.models.alignment import CELEBA_TEMPLATE
 from stylize.models.masked import MaskedGenerator
@@ -126,6 +128,9 @@ def test_budget_generator_round_trips_through_a_model_file(mask, colour, smooth,
     assert model.generator.colour == colour and model.generator.smooth is smooth
     x, c = torch.rand(1, 3, 32, 32) * 2 - 1, torch.tensor([[0.0, 1.0]])
     assert torch.equal(model.generator(x, c), g(x, c))
+    said = CliRunner().invoke(stylize_main, ["info", str(path)]).output
+    assert ("one affine map per face" in said) is (colour == "global"), said
+    assert ("colour grid" in said) is (smooth and colour == "affine"), said
 
 
 def test_change_is_applied_at_the_face_resolution():
