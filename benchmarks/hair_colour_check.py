@@ -6,8 +6,12 @@ a CNN guide, `--lambda-guide`) cannot sway it; it is weaker, so compare models w
     python benchmarks/hair_colour_check.py MODEL [MODEL ...] [--limit 300] [--cache DIR]
 
 Prints how often it reads real held-out faces' hair right, then per model how often each hair edit is read as the
-asked colour (→blond also split by the face's own colour). Edits are made as `stylize` makes them (the change
-pasted at full resolution, kept out of the inner face). Needs ../shared/data/celeba (the models' training data).
+asked colour (→blond also split by the face's own colour), and the colour →blond gives the hair: the mean Lab
+(OpenCV's 8-bit scale, a = b = 128 neutral) of the band's pixels the edit changed by more than 16 grey levels, and
+the share of them greener than neutral (a < 126), which real blond hair almost never is. Real blond hair is measured
+alike: the band's pixels of the held-out blondes that the first model's →black edit changes. Edits are made as
+`stylize` makes them (the change pasted at full resolution, kept out of the inner face). Needs ../shared/data/celeba
+(the models' training data).
 """
 
 from __future__ import annotations
@@ -37,6 +41,23 @@ def histograms(crops: np.ndarray, band: np.ndarray) -> torch.Tensor:
         h = cv2.calcHist([lab], [0, 1, 2], band, [BINS] * 3, [0, 256] * 3).ravel()
         out.append(h / max(h.sum(), 1))
     return torch.from_numpy(np.sqrt(np.asarray(out, np.float32)))
+
+
+GREENISH, CHANGED = 126, 16  # Lab a below this is greener than neutral (128); an edit's own pixels change by more
+
+
+def colour_where_changed(before: np.ndarray, after: np.ndarray, band: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """K×3 Lab of ``of`` at the band's pixels that the edit ``before`` → ``after`` changed (S×S×3 uint8 RGB crops)."""
+    moved = (np.abs(after.astype(np.int16) - before).mean(-1) > CHANGED) & (band > 0)
+    return cv2.cvtColor(np.ascontiguousarray(of), cv2.COLOR_RGB2LAB)[moved].astype(np.float32)
+
+
+def describe(lab: list[np.ndarray]) -> str:
+    px = np.concatenate(lab) if lab else np.zeros((0, 3), np.float32)
+    if not len(px):
+        return "no pixel changed"
+    return (f"L {px[:, 0].mean():.0f} a {px[:, 1].mean():.1f} b {px[:, 2].mean():.1f}, "
+            f"greenish {np.mean(px[:, 1] < GREENISH):.1%} of {len(px)} px")
 
 
 def hair_models_on_celeba(doc: str) -> tuple[argparse.Namespace, StyleModel, DatasetSpec]:
@@ -86,21 +107,28 @@ def main() -> None:
         real.setdefault(own, []).append(reads(sample.crop) == own)
     print("real held-out read right: " + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in real.items()))
     with torch.no_grad():
-        for name in args.models:
+        for n, name in enumerate(args.models):
             model = load_model(name)
-            G, result = model.generator.eval(), {}
+            G, result, colour, real_blond = model.generator.eval(), {}, [], []
             for s, sample in samples:
                 label = np.asarray(s.label, np.float32)
                 own = spec.schema.decode(label, 0)["hair"]
                 edits = [e for e in edits_of(spec.schema, label, 0) if e.group == "hair"]
                 _, edited = edit_as_stylize(G, sample, edits, {"hair": region}, model.apply == "change", True)
                 for e, image in zip(edits, edited, strict=True):
-                    ok = reads(warp_to_crop(image, sample.transform, size)) == e.value
+                    crop = warp_to_crop(image, sample.transform, size)
+                    ok = reads(crop) == e.value
                     result.setdefault(f"->{e.value}", []).append(ok)
                     if e.value == "blond":
                         result.setdefault(f"->blond from {own}", []).append(ok)
+                        colour.append(colour_where_changed(sample.crop, crop, band, crop))
+                    if n == 0 and own == "blond" and e.value == "black":  # where a blonde's hair is
+                        real_blond.append(colour_where_changed(sample.crop, crop, band, sample.crop))
+            if n == 0:
+                print(f"real blond hair (held-out blondes, where {name}'s ->black acts): {describe(real_blond)}")
             print(f"{name}: " + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in sorted(result.items())),
                   flush=True)
+            print(f"{name}: ->blond hair colour: {describe(colour)}", flush=True)
 
 
 if __name__ == "__main__":
