@@ -54,6 +54,9 @@ _HELP = {
     "lambda_colour_match": "Weight of the squared Hellinger distance of G's hair-band colour histogram to the asked "
                            "colour's mean over the real training faces (the colour guide's; 0: none): charges colours "
                            "real hair of that colour never has, which the guide's classifier may still rank first.",
+    "lambda_green": "Weight of a charge on G turning pixels greener than neutral (Lab a* below 0) where the input "
+                    "was not: no real hair colour is green, yet guided CelebA runs painted blond yellow-green "
+                    "(README). Not for sets whose targets may be green (anime). 0: none.",
     "mask_teacher": "A masked model (file or bundled name; same labels and size) whose attention mask bounds G's: "
                     "what G's mask puts beyond the teacher's, for the same input and target, costs --lambda-teacher. "
                     "Meant to keep a pushed G (--lambda-guide) off the background: the bundled celeba model's mask "

@@ -604,3 +604,30 @@ def test_the_change_tv_charges_patterns_g_adds_not_the_inputs_edges_nor_a_smooth
         read = [float(r["G_change_tv"]) for r in csv.DictReader(f) if r["G_change_tv"]]
     assert read and all(v > 0 for v in read)
     assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_change_tv"] == 2
+
+
+def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
+    """A brown turned olive costs; the same brown turned redder or lighter costs nothing, and so does green
+    backdrop G leaves as it was; a run logs the charge and records its weight."""
+    import csv
+
+    from stylize.train.colour_guide import greener
+
+    brown = torch.tensor([0.2, -0.2, -0.5]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
+    olive = brown + torch.tensor([0.0, 0.35, 0.0]).view(1, 3, 1, 1)
+    grass = torch.tensor([-0.4, 0.3, -0.6]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
+    assert greener(olive, brown) > 0.02  # about 9 a* levels of 256
+    assert greener(brown + torch.tensor([0.3, 0.0, 0.0]).view(1, 3, 1, 1), brown) == 0
+    assert greener((brown + 0.4).clamp(-1, 1), brown) == 0
+    assert greener(grass, grass) == 0 and greener(grass, brown) > greener(olive, brown)
+    half = brown.clone()
+    half[..., :4] = olive[..., :4]  # half the face turned olive: half the charge
+    assert abs(greener(half, brown) - greener(olive, brown) / 2) < 1e-6
+
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--lambda-green", "5"], run, 4)
+    with open(run / "losses.csv") as f:
+        read = [float(r["G_green"]) for r in csv.DictReader(f) if r["G_green"]]
+    assert read and all(v >= 0 for v in read)
+    assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_green"] == 5

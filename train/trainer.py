@@ -32,7 +32,7 @@ from stylize.models.modelfile import save_model
 from stylize.models.stargan import Discriminator
 
 from .augment import augment, parse_policy
-from .colour_guide import colour_guide_losses, fit_colour_guide, hair_slice
+from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
 from .guide import guide_groups, guide_loss, load_guide
 from .losses import (
@@ -82,6 +82,7 @@ class TrainConfig:
     guide_robust: float = 0.0
     lambda_colour_guide: float = 0.0
     lambda_colour_match: float = 0.0
+    lambda_green: float = 0.0
     mask_teacher: str = ""
     lambda_teacher: float = 10.0
     lambda_teacher_change: float = 0.0
@@ -368,6 +369,10 @@ class Trainer:
                     g_guide = guide_loss(self.guide, x_fake, cls_trg, schema, set_index, self.rng, self.guided)
                     g_loss = g_loss + cfg.lambda_guide * g_guide
                     log.update(G_guide=g_guide.item())
+                if cfg.lambda_green > 0:
+                    g_green = greener(x_fake, x_real)
+                    g_loss = g_loss + cfg.lambda_green * g_green
+                    log.update(G_green=g_green.item())
                 if self.colour_guide is not None:
                     g_colour, g_match = colour_guide_losses(self.colour_guide, x_fake, cls_trg, schema)
                     g_loss = g_loss + cfg.lambda_colour_guide * g_colour + cfg.lambda_colour_match * g_match
@@ -416,7 +421,8 @@ class Trainer:
                   ["G_excess"] if self.teacher is not None else []) + (
                   ["G_quiet"] if self.teacher is not None and cfg.lambda_teacher_change > 0 else []) + (
                   ["G_colour", "G_match"] if self.colour_guide is not None else []) + (
-                  ["G_change_tv"] if cfg.lambda_change_tv > 0 else [])  # an older run's header stays valid
+                  ["G_change_tv"] if cfg.lambda_change_tv > 0 else []) + (
+                  ["G_green"] if cfg.lambda_green > 0 else [])  # an older run's header stays valid
         new_log = self.rank == 0 and not log_path.exists()
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
