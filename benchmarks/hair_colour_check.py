@@ -53,6 +53,7 @@ def colour_where_changed(before: np.ndarray, after: np.ndarray, band: np.ndarray
 
 
 def describe(lab: list[np.ndarray]) -> str:
+    """One line for the pooled Lab pixels: mean L, a, b and the share greener than neutral."""
     px = np.concatenate(lab) if lab else np.zeros((0, 3), np.float32)
     if not len(px):
         return "no pixel changed"
