@@ -631,3 +631,20 @@ def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
         read = [float(r["G_green"]) for r in csv.DictReader(f) if r["G_green"]]
     assert read and all(v >= 0 for v in read)
     assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_green"] == 5
+
+
+def test_training_help_files_every_trainer_option_under_a_heading():
+    from dataclasses import fields
+
+    from stylize.cli.train import SECTIONS
+    from stylize.train.trainer import TrainConfig
+
+    filed = [name for names in SECTIONS.values() for name in names]
+    assert sorted(filed) == sorted(f.name for f in fields(TrainConfig))  # each field under exactly one heading
+    r = CliRunner().invoke(main, ["celeba", "--help"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    titles = [line.rstrip(":") for line in r.output.splitlines() if line and not line[0].isspace() and line[-1] == ":"]
+    assert titles == ["Options", *SECTIONS]
+    experimental = r.output.split(list(SECTIONS)[-1])[1]
+    assert "--lambda-green" in experimental and "--mask-teacher" in experimental and "--lambda-rec" not in experimental
+    assert "--run, --run-dir" in r.output.split("Model:")[0]
