@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--clip", type=Path, nargs="*")
     ap.add_argument("--no-compare", action="store_true", help="skip the --no-smooth run")
     ap.add_argument("--detect-size", type=int, default=640, help="as `stylize video --detect-size`")
+    ap.add_argument("--apply", default=None, help="as `stylize video --apply` (default: what the model file says)")
     args = ap.parse_args()
     request = dict([args.target.split("=", 1)])
     model = load_model(args.model or bundled_for(request))
@@ -53,11 +54,12 @@ def main() -> None:
         sources = args.clip or sorted(p for p in FOOTAGE.glob("*") if p.suffix in (".mp4", ".mkv", ".webm", ".mov"))
         if not sources:
             sources = [clips.collage(tmp / "people.mp4", shots=5, fps="30000/1001")]
-        print(f"model {model.name} ({model.image_size} px), target {args.target}")
+        print(f"model {model.name} ({model.image_size} px), target {args.target}, applied as its "
+              f"{args.apply or model.apply}")
         regions = FaceDetector(max_side=args.detect_size)  # the flicker measure finds faces as the edit did
         for clip in sources:
             out = tmp / f"out{clip.suffix}"
-            options = EditOptions(progress=False, detect_max_side=args.detect_size)
+            options = EditOptions(progress=False, detect_max_side=args.detect_size, apply=args.apply)
             report = edit_video(clip, out, model, request, options)
             flicker = measure_flicker(clip, out, regions)
             line = (f"{clip.name}: in {facts(clip)} | out {facts(out)} | {report.stats.faces} faces in "
@@ -66,7 +68,7 @@ def main() -> None:
             if not args.no_compare:
                 raw = tmp / f"raw{clip.suffix}"
                 edit_video(clip, raw, model, request, EditOptions(progress=False, smoothing=None, smooth_output=0,
-                                                                  detect_max_side=args.detect_size))
+                                                                  detect_max_side=args.detect_size, apply=args.apply))
                 line += f" (--no-smooth {measure_flicker(clip, raw, regions).ratio:.2f})"
             print(f"{line} | edit {flicker.edit_strength:.1f}/255 | {report.fps:.1f} fps", flush=True)
 
