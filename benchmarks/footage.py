@@ -21,6 +21,7 @@ from pathlib import Path
 import clips
 
 from stylize.models import bundled_for, load_model
+from stylize.models.catalogue import APPLY_MODES
 from stylize.pipeline.decode import read_frames
 from stylize.pipeline.detect import FaceDetector
 from stylize.pipeline.ffmpeg_tools import probe
@@ -45,7 +46,8 @@ def main() -> None:
     ap.add_argument("--clip", type=Path, nargs="*")
     ap.add_argument("--no-compare", action="store_true", help="skip the --no-smooth run")
     ap.add_argument("--detect-size", type=int, default=640, help="as `stylize video --detect-size`")
-    ap.add_argument("--apply", default=None, help="as `stylize video --apply` (default: what the model file says)")
+    ap.add_argument("--apply", choices=APPLY_MODES, default=None,
+                    help="as `stylize video --apply` (default: what the model file says)")
     args = ap.parse_args()
     request = dict([args.target.split("=", 1)])
     model = load_model(args.model or bundled_for(request))

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from stylize.models import ModelFileError, SchemaError
+from stylize.models.catalogue import APPLY_MODES
 from stylize.pipeline.options import PHOTO, VIDEO, EditOptions
 
 from .common import CONTEXT, fail_cleanly
@@ -164,7 +165,7 @@ def common_options(f):
                           "~70x slower on CPU.")(f)
     f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=VIDEO.device, show_default=True,
                      help="Where the generator runs; auto picks CUDA when present (fp16 there).")(f)
-    f = click.option("--apply", type=click.Choice(["change", "output"]), default=None,
+    f = click.option("--apply", type=click.Choice(APPLY_MODES), default=None,
                      help="change: add the model's change to the face at its own resolution (sharp; what the model "
                           "leaves alone stays the source's pixels); output: paste the model's output, resized. "
                           "Default: what the model file says.")(f)

@@ -197,6 +197,13 @@ def translated_change(model_file, request: dict[str, str], region: str) -> tuple
     return out.faces[0].change, model.alignment.points(size)
 
 
+def test_an_unknown_apply_mode_is_refused_not_pasted_as_output(model_file):
+    from stylize.pipeline.translate import Translator
+
+    with pytest.raises(ValueError, match="apply must be one of change, output"):
+        Translator(load_model(model_file), {"hair": "blond"}, apply="guided")
+
+
 def test_a_hair_edit_leaves_the_inner_face_alone_unless_asked(model_file):
     change, points = translated_change(model_file, {"hair": "blond"}, "auto")
     everywhere, _ = translated_change(model_file, {"hair": "blond"}, "everywhere")
