@@ -61,6 +61,10 @@ _HELP = {
                     "what G's mask puts beyond the teacher's, for the same input and target, costs --lambda-teacher. "
                     "Meant to keep a pushed G (--lambda-guide) off the background: the bundled celeba model's mask "
                     "stays mostly on the hair (README: it did, but G's blond turned greenish).",
+    "hide_backdrop": "Show D and G's guide every face with its backdrop (the crop's sides and top corners, outside "
+                     "the template's head and hair) taken from another real face of the batch: CelebA's blonds "
+                     "have brighter backdrops, and a critic that sees them rewards G for lighting the backdrop round "
+                     "a head (README). Face datasets only.",
     "lambda_teacher": "Weight of the teacher's bound on G's mask (--mask-teacher).",
     "lambda_teacher_change": "Weight of G's mean absolute change where the teacher's mask is under 0.1 "
                              "(--mask-teacher; fading to free as it rises to 0.1): a faint mask over a loud colour, "
@@ -119,7 +123,7 @@ SECTIONS = {
     "Experimental terms (measured in the README; no bundled model uses them)": (
         "lambda_change_tv", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray", "guide_robust",
         "lambda_colour_guide", "lambda_colour_match", "lambda_green", "mask_teacher", "lambda_teacher",
-        "lambda_teacher_change"),
+        "lambda_teacher_change", "hide_backdrop"),
 }
 
 
@@ -209,6 +213,8 @@ def run_training(describe):
             except ValueError as e:
                 raise click.BadParameter(str(e).removeprefix("--lambda-colour-guide: "),
                                          param_hint="--lambda-colour-guide/--lambda-colour-match") from None
+        if cfg.hide_backdrop and spec.alignment.kind != "face":
+            raise click.BadParameter(f"{spec.name} is not aligned to a face template", param_hint="--hide-backdrop")
         if cfg.mask_teacher:
             from stylize.train.teacher import load_teacher
             try:  # a teacher of other labels or size is a usage error, found before the run folder is made

@@ -24,21 +24,40 @@ MODES = ("auto", "everywhere")  # `--region`: auto applies the rule below, every
 # half-width 1.1 eye distances, half-height 1.05 eye-to-mouth distances (from the brows' top to below the lips),
 # its edge softened over 0.15 eye distances. Measured on CelebA crops: the eye tints lie well inside.
 CENTRE_SHARE, HALF_WIDTH, HALF_HEIGHT, SOFTNESS = 0.4, 1.1, 1.05, 0.15
+# The head and its hair, the same way: centred 0.4 eye-to-mouth distances above the eyes, 1.7 eye distances to each
+# side and tall enough to run off the crop's top and bottom, so that it leaves out the sides and top corners of a
+# crop, where CelebA's hair-colour difference (mean blond crop - mean black crop) is lowest and real blonds' backdrops
+# are brightest (README, *Hiding the backdrop*).
+HEAD = (-0.4, 1.7, 4.0, 0.2)
 
 
-def inner_face(alignment: Alignment, size: int) -> np.ndarray:
-    """S×S float32: 1 over the template's inner face, 0 outside, with a soft edge."""
+def ellipse(alignment: Alignment, size: int, centre_share: float, half_width: float, half_height: float,
+            softness: float) -> np.ndarray:
+    """S×S float32: 1 inside a soft ellipse placed by the template's five points, 0 outside. Its centre lies
+    ``centre_share`` of the way from the eyes' midpoint to the mouth's (negative: above the eyes); its half-axes
+    and its edge's blur are in eye distances (width, softness) and eye-to-mouth distances (height)."""
     p = alignment.points(size).astype(np.float64)
     eyes, mouth = (p[0] + p[1]) / 2, (p[3] + p[4]) / 2
     eye_dist, eye_mouth = np.linalg.norm(p[1] - p[0]), np.linalg.norm(mouth - eyes)
-    centre = eyes + CENTRE_SHARE * (mouth - eyes)
+    centre = eyes + centre_share * (mouth - eyes)
     angle = float(np.degrees(np.arctan2(p[1][1] - p[0][1], p[1][0] - p[0][0])))
     shift = 4  # cv2.ellipse takes fixed-point coordinates: sub-pixel placement at 1/16 px
     mask = np.zeros((size, size), np.float32)
     cv2.ellipse(mask, tuple(int(round(v * 2 ** shift)) for v in centre),
-                tuple(int(round(v * 2 ** shift)) for v in (HALF_WIDTH * eye_dist, HALF_HEIGHT * eye_mouth)),
+                tuple(int(round(v * 2 ** shift)) for v in (half_width * eye_dist, half_height * eye_mouth)),
                 angle, 0, 360, 1.0, thickness=-1, lineType=cv2.LINE_AA, shift=shift)
-    return cv2.GaussianBlur(mask, (0, 0), SOFTNESS * eye_dist)
+    return cv2.GaussianBlur(mask, (0, 0), softness * eye_dist)
+
+
+def inner_face(alignment: Alignment, size: int) -> np.ndarray:
+    """S×S float32: 1 over the template's inner face, 0 outside, with a soft edge."""
+    return ellipse(alignment, size, CENTRE_SHARE, HALF_WIDTH, HALF_HEIGHT, SOFTNESS)
+
+
+def head(alignment: Alignment, size: int) -> np.ndarray:
+    """S×S float32: 1 over the template's head and where hair usually falls, 0 over the backdrop beside it and
+    the top corners (the trainer's ``--hide-backdrop``)."""
+    return ellipse(alignment, size, *HEAD)
 
 
 def edit_region(alignment: Alignment, size: int, groups: Iterable[str], mode: str = "auto") -> np.ndarray | None:

@@ -648,3 +648,38 @@ def test_training_help_files_every_trainer_option_under_a_heading():
     experimental = r.output.split(list(SECTIONS)[-1])[1]
     assert "--lambda-green" in experimental and "--mask-teacher" in experimental and "--lambda-rec" not in experimental
     assert "--run, --run-dir" in r.output.split("Model:")[0]
+
+
+def test_hidden_backdrop_shows_d_a_real_neighbours_sides_and_none_of_gs(tmp_path):
+    """regions.head covers the template's face and hair and leaves the crop's sides; with --hide-backdrop what D
+    sees there is the donor's, and no gradient reaches G's pixels there; a run records it, and a dataset that is
+    not aligned to a face is a usage error."""
+    from types import SimpleNamespace
+
+    from stylize.models.alignment import Alignment
+    from stylize.pipeline.regions import head, inner_face
+    from stylize.train.datasets.celeba import CELEBA_TEMPLATE
+    from stylize.train.trainer import Trainer
+
+    face = Alignment("face", CELEBA_TEMPLATE)
+    h = head(face, 64)
+    assert h[inner_face(face, 64) > 0.5].min() > 0.99  # the whole face is the face's own
+    assert h[:, 24:40].min() > 0.99 and h[16:48, :3].max() < 0.03 and h[16:48, -3:].max() < 0.03
+    hx = torch.from_numpy(h)[None, None]
+    fake = torch.rand(2, 3, 64, 64, requires_grad=True)
+    donor = torch.rand(2, 3, 64, 64)
+    seen = Trainer.hidden(SimpleNamespace(head=hx), fake, donor)
+    assert torch.allclose(seen[..., 32:40, :2], donor[..., 32:40, :2], atol=0.03)
+    seen.sum().backward()
+    assert fake.grad[..., 16:48, :3].abs().max() < 0.03 and fake.grad[..., 30, 32].min() > 0.99
+    assert Trainer.hidden(SimpleNamespace(head=None), fake, donor) is fake
+
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--hide-backdrop"], run, 4)
+    assert load_model(run / "model.safetensors").provenance["recipe"]["hide_backdrop"] is True
+    anime = standins.make_anime(tmp_path / "anime")
+    r = CliRunner().invoke(main, ["anime-sketch", "--data", str(anime), "--hide-backdrop", "--run",
+                                  str(tmp_path / "bad"), *TINY])
+    assert r.exit_code == 2 and "not aligned to a face" in r.output and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "bad").exists()

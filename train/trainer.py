@@ -30,6 +30,7 @@ from tqdm import tqdm
 from stylize.models.architectures import build_generator
 from stylize.models.modelfile import save_model
 from stylize.models.stargan import Discriminator
+from stylize.pipeline.regions import head
 
 from .augment import augment, parse_policy
 from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice
@@ -87,6 +88,7 @@ class TrainConfig:
     lambda_teacher: float = 10.0
     lambda_teacher_change: float = 0.0
     augment: str = ""
+    hide_backdrop: bool = False
     d_projection: bool = False
     targets: str = "shuffle"
     ema: float = 0.999
@@ -219,6 +221,11 @@ class Trainer:
             self.g_train, self.d_train = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
         self.rng = torch.Generator().manual_seed(config.seed * 1000 + self.rank)
         self.policy = parse_policy(config.augment)
+        self.head = None  # --hide-backdrop: what of a crop D and the guide see as the face's own (regions.head)
+        if config.hide_backdrop:
+            if spec.alignment.kind != "face":
+                raise ValueError("--hide-backdrop needs a face dataset (its crops aligned to a face template)")
+            self.head = torch.from_numpy(head(spec.alignment, config.image_size)).to(self.device)[None, None]
         self.step = 0
         self.elapsed = 0.0
         self.cpu_seconds = 0.0
@@ -325,12 +332,13 @@ class Trainer:
 
         with self.autocast():
             x_in = x_real.detach().requires_grad_(True) if r1 else x_real
-            real_seen = self.seen(x_in)
+            donor = x_real.roll(1, 0)  # --hide-backdrop: every image shown with its neighbour's backdrop
+            real_seen = self.seen(self.hidden(x_in, donor))
             real_src, out_cls = self.d_train(real_seen, src_org)
             d_cls = classification_loss(out_cls.float(), cls_org, schema, set_index)
             with torch.no_grad():
                 x_fake = self.g_train(x_real, c_trg)
-            fake_seen = self.seen(x_fake.detach())
+            fake_seen = self.seen(self.hidden(x_fake.detach(), donor))
             fake_src, _ = self.d_train(fake_seen, src_trg)
             d_adv = discriminator_adversarial(real_src.float(), fake_src.float(), cfg.adv_loss)
             if r1:
@@ -347,7 +355,7 @@ class Trainer:
         if (self.step + 1) % cfg.n_critic == 0:
             with self.autocast():
                 x_fake, mask_fake = self.generate(x_real, c_trg)
-                out_src, out_cls = self.d_train(self.seen(x_fake), src_trg)
+                out_src, out_cls = self.d_train(self.seen(self.hidden(x_fake, donor)), src_trg)
                 g_adv = generator_adversarial(out_src.float(), cfg.adv_loss)
                 g_cls = classification_loss(out_cls.float(), cls_trg, schema, set_index)
                 x_rec, mask_rec = self.generate(x_fake, c_org)
@@ -366,7 +374,8 @@ class Trainer:
                     g_loss = g_loss + cfg.lambda_change_tv * g_change_tv
                     log.update(G_change_tv=g_change_tv.item())
                 if self.guide is not None:
-                    g_guide = guide_loss(self.guide, x_fake, cls_trg, schema, set_index, self.rng, self.guided)
+                    g_guide = guide_loss(self.guide, self.hidden(x_fake, donor), cls_trg, schema, set_index, self.rng,
+                                         self.guided)
                     g_loss = g_loss + cfg.lambda_guide * g_guide
                     log.update(G_guide=g_guide.item())
                 if cfg.lambda_green > 0:
@@ -383,6 +392,13 @@ class Trainer:
             self.update_ema()
             log.update(G_adv=g_adv.item(), G_rec=g_rec.item(), G_cls=g_cls.item())
         return log
+
+    def hidden(self, x: torch.Tensor, donor: torch.Tensor) -> torch.Tensor:
+        """``x`` with its backdrop (outside ``regions.head``) taken from ``donor``, a real batch (``--hide-backdrop``),
+        or ``x``. Real blonds' backdrops are brighter than black-haired people's in CelebA, so a D or guide that sees
+        them rewards G for lighting the backdrop round a head (the glow of guided runs); shown another real image's
+        backdrop, neither can read it, and G's change there earns nothing."""
+        return x if self.head is None else self.head * x + (1 - self.head) * donor
 
     def seen(self, x: torch.Tensor) -> torch.Tensor:
         """What D is shown of ``x``: ``--augment``'s shifted and blanked copy (differentiable), or ``x``."""
