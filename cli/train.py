@@ -63,8 +63,8 @@ _HELP = {
                     "stays mostly on the hair (README: it did, but G's blond turned greenish).",
     "hide_backdrop": "Show D and G's guide every face with its backdrop (the crop's sides and top corners, outside "
                      "the template's head and hair) taken from another real face of the batch: CelebA's blonds "
-                     "have brighter backdrops, and a critic that sees them rewards G for lighting the backdrop round "
-                     "a head (README). Face datasets only.",
+                     "have brighter backdrops, which a critic could pay G for lighting. Measured (README): it cost "
+                     "blond and left the glow round heads, which lies inside the head region. Face datasets only.",
     "lambda_teacher": "Weight of the teacher's bound on G's mask (--mask-teacher).",
     "lambda_teacher_change": "Weight of G's mean absolute change where the teacher's mask is under 0.1 "
                              "(--mask-teacher; fading to free as it rises to 0.1): a faint mask over a loud colour, "

@@ -396,8 +396,9 @@ class Trainer:
     def hidden(self, x: torch.Tensor, donor: torch.Tensor) -> torch.Tensor:
         """``x`` with its backdrop (outside ``regions.head``) taken from ``donor``, a real batch (``--hide-backdrop``),
         or ``x``. Real blonds' backdrops are brighter than black-haired people's in CelebA, so a D or guide that sees
-        them rewards G for lighting the backdrop round a head (the glow of guided runs); shown another real image's
-        backdrop, neither can read it, and G's change there earns nothing."""
+        them could reward G for lighting the backdrop round a head; shown another real image's backdrop, neither can
+        read it, and G's change there earns nothing (README: the glow of guided runs lies inside the head region,
+        and stayed)."""
         return x if self.head is None else self.head * x + (1 - self.head) * donor
 
     def seen(self, x: torch.Tensor) -> torch.Tensor:
