@@ -213,8 +213,13 @@ def run_training(describe):
             except ValueError as e:
                 raise click.BadParameter(str(e).removeprefix("--lambda-colour-guide: "),
                                          param_hint="--lambda-colour-guide/--lambda-colour-match") from None
-        if cfg.hide_backdrop and spec.alignment.kind != "face":
-            raise click.BadParameter(f"{spec.name} is not aligned to a face template", param_hint="--hide-backdrop")
+        if cfg.hide_backdrop:
+            from stylize.pipeline.regions import head
+            try:
+                head(spec.alignment, cfg.image_size)
+            except ValueError as e:
+                raise click.BadParameter(f"{spec.name}: {str(e).removeprefix('--hide-backdrop: ')}",
+                                         param_hint="--hide-backdrop") from None
         if cfg.mask_teacher:
             from stylize.train.teacher import load_teacher
             try:  # a teacher of other labels or size is a usage error, found before the run folder is made

@@ -56,7 +56,9 @@ def inner_face(alignment: Alignment, size: int) -> np.ndarray:
 
 def head(alignment: Alignment, size: int) -> np.ndarray:
     """S×S float32: 1 over the template's head and where hair usually falls, 0 over the backdrop beside it and
-    the top corners (the trainer's ``--hide-backdrop``)."""
+    the top corners (the trainer's ``--hide-backdrop``). ValueError for crops not aligned to a face template."""
+    if alignment.kind != "face":
+        raise ValueError("--hide-backdrop: the crops are not aligned to a face template")
     return ellipse(alignment, size, *HEAD)
 
 

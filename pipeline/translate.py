@@ -56,9 +56,10 @@ class Translator:
     def __init__(self, model: StyleModel, request: dict[str, str], device: str = "auto",
                  apply: str | None = None, region: str = "auto") -> None:
         self.device = pick_device(device)
-        if (apply or model.apply) not in APPLY_MODES:  # anything else would silently paste the output
+        mode = apply or model.apply
+        if mode not in APPLY_MODES:  # anything else would silently paste the output
             raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}")
-        self.keep_detail = (apply or model.apply) == "change"  # see composite.py
+        self.keep_detail = mode == "change"  # see composite.py
         # where the change may act (regions.py): "auto" keeps hair edits out of the inner face
         self.region = edit_region(model.alignment, model.image_size, request, region)
         self.half = self.device.type == "cuda"

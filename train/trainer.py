@@ -175,6 +175,8 @@ class Trainer:
         self.guided = guide_groups(config.guide_groups, spec.schema)  # before the run folder is made
         if config.colour_guided():
             hair_slice(spec.schema)
+        # --hide-backdrop: what of a crop D and the guide see as the face's own (regions.head)
+        head_region = head(spec.alignment, config.image_size) if config.hide_backdrop else None
         self.spec, self.run_dir, self.cfg = spec, Path(run_dir), config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -221,11 +223,7 @@ class Trainer:
             self.g_train, self.d_train = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
         self.rng = torch.Generator().manual_seed(config.seed * 1000 + self.rank)
         self.policy = parse_policy(config.augment)
-        self.head = None  # --hide-backdrop: what of a crop D and the guide see as the face's own (regions.head)
-        if config.hide_backdrop:
-            if spec.alignment.kind != "face":
-                raise ValueError("--hide-backdrop needs a face dataset (its crops aligned to a face template)")
-            self.head = torch.from_numpy(head(spec.alignment, config.image_size)).to(self.device)[None, None]
+        self.head = None if head_region is None else torch.from_numpy(head_region).to(self.device)[None, None]
         self.step = 0
         self.elapsed = 0.0
         self.cpu_seconds = 0.0
@@ -332,7 +330,8 @@ class Trainer:
 
         with self.autocast():
             x_in = x_real.detach().requires_grad_(True) if r1 else x_real
-            donor = x_real.roll(1, 0)  # --hide-backdrop: every image shown with its neighbour's backdrop
+            # --hide-backdrop: every image shown with its neighbour's backdrop
+            donor = x_real.roll(1, 0) if self.head is not None else None
             real_seen = self.seen(self.hidden(x_in, donor))
             real_src, out_cls = self.d_train(real_seen, src_org)
             d_cls = classification_loss(out_cls.float(), cls_org, schema, set_index)
@@ -393,7 +392,7 @@ class Trainer:
             log.update(G_adv=g_adv.item(), G_rec=g_rec.item(), G_cls=g_cls.item())
         return log
 
-    def hidden(self, x: torch.Tensor, donor: torch.Tensor) -> torch.Tensor:
+    def hidden(self, x: torch.Tensor, donor: torch.Tensor | None) -> torch.Tensor:
         """``x`` with its backdrop (outside ``regions.head``) taken from ``donor``, a real batch (``--hide-backdrop``),
         or ``x``. Real blonds' backdrops are brighter than black-haired people's in CelebA, so a D or guide that sees
         them could reward G for lighting the backdrop round a head; shown another real image's backdrop, neither can
