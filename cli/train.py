@@ -65,6 +65,9 @@ _HELP = {
                      "the template's head and hair) taken from another real face of the batch: CelebA's blonds "
                      "have brighter backdrops, which a critic could pay G for lighting. Measured (README): it cost "
                      "blond and left the glow round heads, which lies inside the head region. Face datasets only.",
+    "teacher_groups": "Groups whose edits the teacher bounds, comma-separated (e.g. hair: an edit that changes "
+                      "nothing else is bounded, one that also changes gender or age is G's own; empty: every edit). "
+                      "The bundled celeba teacher barely edits gender, and its bound keeps G from learning to.",
     "lambda_teacher": "Weight of the teacher's bound on G's mask (--mask-teacher).",
     "lambda_teacher_change": "Weight of G's mean absolute change where the teacher's mask is under 0.1 "
                              "(--mask-teacher; fading to free as it rises to 0.1): a faint mask over a loud colour, "
@@ -123,7 +126,7 @@ SECTIONS = {
     "Experimental terms (measured in the README; no bundled model uses them)": (
         "lambda_change_tv", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray", "guide_robust",
         "lambda_colour_guide", "lambda_colour_match", "lambda_green", "mask_teacher", "lambda_teacher",
-        "lambda_teacher_change", "hide_backdrop"),
+        "lambda_teacher_change", "teacher_groups", "hide_backdrop"),
 }
 
 
@@ -195,17 +198,17 @@ def run_training(describe):
             raise click.BadParameter(bad[1], param_hint=bad[0])
         name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
         from stylize.train.datasets import build_dataset
-        from stylize.train.guide import guide_groups
-        from stylize.train.trainer import Trainer
+        from stylize.train.trainer import Trainer, named_groups
 
         try:
             spec = build_dataset(name, seed=cfg.seed, **args)
         except (DatasetError, RuntimeError) as e:
             raise click.ClickException(str(e)) from None
-        try:
-            guide_groups(cfg.guide_groups, spec.schema)  # the groups are known once the dataset is
-        except ValueError as e:
-            raise click.BadParameter(str(e).removeprefix("--guide-groups: "), param_hint="--guide-groups") from None
+        for option, text in (("--guide-groups", cfg.guide_groups), ("--teacher-groups", cfg.teacher_groups)):
+            try:
+                named_groups(spec.schema, text, option)  # the groups are known once the dataset is
+            except ValueError as e:
+                raise click.BadParameter(str(e).removeprefix(f"{option}: "), param_hint=option) from None
         if cfg.colour_guided():
             from stylize.train.colour_guide import hair_slice
             try:

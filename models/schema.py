@@ -86,6 +86,14 @@ class DomainSchema:
         """Width of D's classifier output (the label part, without the mask)."""
         return sum(s.width for s in self.label_sets)
 
+    def named(self, text: str) -> tuple[str, ...]:
+        """``"hair,gender"`` → those group names, each checked; ``""`` → () (the training options that take a list
+        of groups read it as all of them)."""
+        names = tuple(n.strip() for n in text.split(",") if n.strip())
+        if bad := [n for n in names if n not in self._index]:
+            raise SchemaError(f"no group {', '.join(bad)} in this dataset (it has {', '.join(self._index)})")
+        return names
+
     def group(self, name: str) -> Group:
         if name not in self._index:
             raise SchemaError(f"this model has no '{name}'; it knows {', '.join(self._index)}")

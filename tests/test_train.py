@@ -14,7 +14,7 @@ from stylize.cli.main import main as stylize_main
 from stylize.cli.train import main
 from stylize.models import Generator, load_model
 from stylize.models.masked import MaskedGenerator
-from stylize.models.schema import DomainSchema
+from stylize.models.schema import DomainSchema, schema_from_attrs
 from stylize.train.datasets import build_dataset
 from stylize.train.datasets.base import pencil_sketch
 from stylize.train.evaluate import layout_correlation
@@ -469,18 +469,21 @@ def test_a_mask_teacher_bounds_g_and_one_that_cannot_speak_for_the_run_is_a_usag
     train(args, tmp_path / "teacher", 2)
     teacher = tmp_path / "teacher" / "model.safetensors"
     run = tmp_path / "run"
-    train([*args, "--mask-teacher", teacher, "--lambda-teacher", "5", "--lambda-teacher-change", "3"], run, 4)
+    train([*args, "--mask-teacher", teacher, "--lambda-teacher", "5", "--lambda-teacher-change", "3",
+           "--teacher-groups", "hair"], run, 4)
     with open(run / "losses.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["G_excess"]]
     assert rows and all(float(r["G_excess"]) >= 0 and float(r["G_quiet"]) >= 0 for r in rows)  # logged on G's steps
     recipe = load_model(run / "model.safetensors").provenance["recipe"]
     assert recipe["mask_teacher"] == str(teacher) and recipe["lambda_teacher"] == 5
-    assert recipe["lambda_teacher_change"] == 3
+    assert recipe["lambda_teacher_change"] == 3 and recipe["teacher_groups"] == "hair"
     train([*args, "--arch", "plain"], tmp_path / "plain", 1)
     for extra, says in [(["--mask-teacher", tmp_path / "plain" / "model.safetensors"], "no attention mask"),
                         (["--mask-teacher", tmp_path / "missing.safetensors"], "missing.safetensors"),
                         (["--mask-teacher", teacher, "--arch", "stargan"], "has none"),
-                        (["--lambda-teacher-change", "3"], "name --mask-teacher")]:
+                        (["--lambda-teacher-change", "3"], "name --mask-teacher"),
+                        (["--teacher-groups", "hair"], "name --mask-teacher"),
+                        (["--mask-teacher", teacher, "--teacher-groups", "hair,beard"], "no group beard")]:
         r = CliRunner().invoke(main, [*map(str, args + extra), "--run", str(tmp_path / "bad"), *TINY])
         assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
         assert not (tmp_path / "bad").exists()
@@ -511,6 +514,24 @@ def test_the_teachers_mask_bounds_the_students_and_only_the_student_learns():
         quiet = teacher_bounds(own, change, teacher, x, c)[1]
         quiet.backward()
         assert abs(quiet.item() - charged) < 1e-3 and (change.grad.abs().sum() > 0) == (charged > 0)
+    # rows: the second edit is not bounded, and the mean stays over both
+    rows = torch.tensor([1.0, 0.0])
+    assert torch.isclose(teacher_bounds(own, change, teacher, x, c, rows)[1], quiet / 2)
+
+
+def test_teacher_groups_bound_the_edits_that_change_those_groups_alone():
+    from stylize.train.teacher import edits_within
+
+    schema = DomainSchema.single("celeba", schema_from_attrs(["Black_Hair", "Blond_Hair", "Male", "Young"]))
+    assert schema.named(" hair, gender ") == ("hair", "gender") and schema.named("") == ()
+    own = torch.tensor([[1.0, 0, 1, 1]] * 4)
+    asked = torch.tensor([[0.0, 1, 1, 1],  # hair alone: bounded
+                          [1.0, 0, 1, 1],  # nothing: bounded
+                          [0.0, 1, 0, 1],  # hair and gender: the student's own
+                          [1.0, 0, 1, 0]])  # age: the student's own
+    assert edits_within(own, asked, schema, ("hair",)).tolist() == [1, 1, 0, 0]
+    assert edits_within(own, asked, schema, ("hair", "gender")).tolist() == [1, 1, 1, 0]
+    assert edits_within(own, asked, schema, ()).tolist() == [1, 1, 1, 1]
 
 
 def test_the_colour_guide_reads_the_hair_bands_colours_alone_as_opencv_sees_them_and_its_gradient_reaches_g():

@@ -48,12 +48,3 @@ def guide_loss(guide: DomainClassifier, fake: torch.Tensor, target: torch.Tensor
     """The guide's classification loss on G's faces for the asked labels, through the judge's augmentation;
     ``groups``: only these (``--guide-groups``; all when empty)."""
     return classification_loss(guide(augment(fake, POLICIES, generator)).float(), target, schema, set_index, groups)
-
-
-def guide_groups(text: str, schema: DomainSchema) -> tuple[str, ...]:
-    """``"hair"`` → the group names, checked against the schema; ``""`` → () (all groups)."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    known = [g.name for g in schema.groups]
-    if bad := [n for n in names if n not in known]:
-        raise ValueError(f"--guide-groups: no group {', '.join(bad)} in this dataset (it has {', '.join(known)})")
-    return names

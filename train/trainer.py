@@ -29,13 +29,14 @@ from tqdm import tqdm
 
 from stylize.models.architectures import build_generator
 from stylize.models.modelfile import save_model
+from stylize.models.schema import DomainSchema, SchemaError
 from stylize.models.stargan import Discriminator
 from stylize.pipeline.regions import head
 
 from .augment import augment, parse_policy
 from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
-from .guide import guide_groups, guide_loss, load_guide
+from .guide import guide_loss, load_guide
 from .losses import (
     change_tv,
     classification_loss,
@@ -48,7 +49,7 @@ from .losses import (
     r1_penalty,
     random_targets,
 )
-from .teacher import load_teacher, teacher_bounds
+from .teacher import edits_within, load_teacher, teacher_bounds
 
 ARCHS = ("masked", "plain", "stargan")  # plain: masked.py's decoder without the mask head
 ADV_LOSSES = ("nsgan", "wgan-gp")
@@ -87,6 +88,7 @@ class TrainConfig:
     mask_teacher: str = ""
     lambda_teacher: float = 10.0
     lambda_teacher_change: float = 0.0
+    teacher_groups: str = ""
     augment: str = ""
     hide_backdrop: bool = False
     d_projection: bool = False
@@ -133,6 +135,8 @@ class TrainConfig:
                 f"{self.colour} has neither"
         if self.lambda_teacher_change > 0 and not self.mask_teacher:
             return "--lambda-teacher-change", "charges G's change where the teacher is quiet: name --mask-teacher"
+        if self.teacher_groups and not self.mask_teacher:
+            return "--teacher-groups", "names the edits the teacher bounds: name --mask-teacher"
         if self.mask_teacher and self.arch != "masked":
             return "--mask-teacher", f"bounds G's attention mask, and --arch {self.arch} has none"
         return None
@@ -166,13 +170,24 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def named_groups(schema: DomainSchema, text: str, option: str) -> tuple[str, ...]:
+    """An option's list of groups (``--guide-groups``, ``--teacher-groups``), checked against the dataset's:
+    ValueError naming the option otherwise."""
+    try:
+        return schema.named(text)
+    except SchemaError as e:
+        raise ValueError(f"{option}: {e}") from None
+
+
 class Trainer:
     """Owns the networks, optimisers and run folder of one training run; resumes from ``run/checkpoint.pt``."""
 
     def __init__(self, spec: DatasetSpec, run_dir: Path, config: TrainConfig, cache_dir: Path | None = None) -> None:
         if bad := config.conflict():
             raise ValueError(f"{bad[0]} {bad[1]}")
-        self.guided = guide_groups(config.guide_groups, spec.schema)  # before the run folder is made
+        # the named groups are checked before the run folder is made
+        self.guided = named_groups(spec.schema, config.guide_groups, "--guide-groups")
+        self.taught = named_groups(spec.schema, config.teacher_groups, "--teacher-groups")
         if config.colour_guided():
             hair_slice(spec.schema)
         # --hide-backdrop: what of a crop D and the guide see as the face's own (regions.head)
@@ -365,7 +380,9 @@ class Trainer:
                     g_loss = g_loss + cfg.lambda_mask * (m_f + m_r) + cfg.lambda_tv * (tv_f + tv_r)
                     log.update(G_mask=m_f.item())
                     if self.teacher is not None:
-                        g_excess, g_quiet = teacher_bounds(mask_fake, x_fake - x_real, self.teacher, x_real, c_trg)
+                        rows = edits_within(cls_org, cls_trg, schema, self.taught) if self.taught else None
+                        g_excess, g_quiet = teacher_bounds(mask_fake, x_fake - x_real, self.teacher, x_real, c_trg,
+                                                           rows)
                         g_loss = g_loss + cfg.lambda_teacher * g_excess + cfg.lambda_teacher_change * g_quiet
                         log.update(G_excess=g_excess.item(), G_quiet=g_quiet.item())
                 if cfg.lambda_change_tv > 0:
