@@ -67,7 +67,8 @@ _HELP = {
                      "blond and left the glow round heads, which lies inside the head region. Face datasets only.",
     "teacher_groups": "Groups whose edits the teacher bounds, comma-separated (e.g. hair: an edit that changes "
                       "nothing else is bounded, one that also changes gender or age is G's own; empty: every edit). "
-                      "The bundled celeba teacher barely edits gender, and its bound keeps G from learning to.",
+                      "Measured (README): freed, gender edits stayed weak, or with a plain gender guide became "
+                      "eyeshadow that a classifier reads as a gender.",
     "lambda_teacher": "Weight of the teacher's bound on G's mask (--mask-teacher).",
     "lambda_teacher_change": "Weight of G's mean absolute change where the teacher's mask is under 0.1 "
                              "(--mask-teacher; fading to free as it rises to 0.1): a faint mask over a loud colour, "
