@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from stylize.models.masked import COLOURS
+from stylize.models.schema import SchemaError
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.losses import TARGETS
@@ -199,7 +200,7 @@ def run_training(describe):
             raise click.BadParameter(bad[1], param_hint=bad[0])
         name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
         from stylize.train.datasets import build_dataset
-        from stylize.train.trainer import Trainer, named_groups
+        from stylize.train.trainer import Trainer
 
         try:
             spec = build_dataset(name, seed=cfg.seed, **args)
@@ -207,9 +208,9 @@ def run_training(describe):
             raise click.ClickException(str(e)) from None
         for option, text in (("--guide-groups", cfg.guide_groups), ("--teacher-groups", cfg.teacher_groups)):
             try:
-                named_groups(spec.schema, text, option)  # the groups are known once the dataset is
-            except ValueError as e:
-                raise click.BadParameter(str(e).removeprefix(f"{option}: "), param_hint=option) from None
+                spec.schema.named(text)  # the groups are known once the dataset is
+            except SchemaError as e:
+                raise click.BadParameter(str(e), param_hint=option) from None
         if cfg.colour_guided():
             from stylize.train.colour_guide import hair_slice
             try:

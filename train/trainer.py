@@ -380,7 +380,7 @@ class Trainer:
                     g_loss = g_loss + cfg.lambda_mask * (m_f + m_r) + cfg.lambda_tv * (tv_f + tv_r)
                     log.update(G_mask=m_f.item())
                     if self.teacher is not None:
-                        rows = edits_within(cls_org, cls_trg, schema, self.taught) if self.taught else None
+                        rows = edits_within(cls_org, cls_trg, schema, self.taught)  # all of them when none named
                         g_excess, g_quiet = teacher_bounds(mask_fake, x_fake - x_real, self.teacher, x_real, c_trg,
                                                            rows)
                         g_loss = g_loss + cfg.lambda_teacher * g_excess + cfg.lambda_teacher_change * g_quiet
