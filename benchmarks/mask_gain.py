@@ -55,7 +55,7 @@ def main() -> None:
         model.generator = MaskGain(plain, gain)
         grid = args.grid_dir / f"grid-{gain:g}.png" if args.grid_dir else None
         r = evaluate(model, spec, args.cache, args.judge_steps, args.limit, seed=int(source.get("seed", 0)),
-                     grid=grid, progress=False)
+                     grid=grid, progress=False, greyscale_judge=False)
         targets = " ".join(f"{k} {v:.1%}" for k, v in r["per_target"].items())
         kept = " ".join(f"{k} {v:.1%}" for k, v in r["others_kept"].items())
         print(f"gain {gain:g}: target {r['target_accuracy']:.1%} | {targets} | kept: {kept} | "

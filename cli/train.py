@@ -351,18 +351,23 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
 @click.option("--structure-only", is_flag=True,
               help="The judge sees greyscale images, so domains that differ in colour (anime vs sketch) must be "
                    "told apart by their structure.")
+@click.option("--greyscale-judge/--no-greyscale-judge", default=True, show_default=True,
+              help="Also read every edit with a second judge that sees luminance only (figures under "
+                   "greyscale_judge): a colour judge reads make-up as a gender, this one needs the face changed.")
 @click.option("--region", type=click.Choice(["auto", "everywhere"]), default="auto", show_default=True,
               help="Where the edits may act, as `stylize --region`: auto keeps hair edits out of the inner face.")
 @click.option("--judge-augment", default=",".join(POLICIES), show_default=True,
               help="How the judge's training faces are augmented (as --augment; '' for none): a judge trained on "
                    "shifted, partly blanked faces is not swayed by a coloured patch on the eyes.")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
-             grid: Path | None, structure_only: bool, region: str, judge_augment: str) -> None:
+             grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str,
+             judge_augment: str) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
-    the target value, how often it still sees the values that were not asked (gender and age when hair was), how
-    often dlib's face descriptor still calls it the same person (face models), and the cycle reconstruction L1.
-    Printed, saved as eval.json and added to the model file's provenance."""
+    the target value (and how often a second judge that sees greyscale only does), how often it still sees the
+    values that were not asked (gender and age when hair was), how often dlib's face descriptor still calls it the
+    same person (face models), and the cycle reconstruction L1. Printed, saved as eval.json and added to the model
+    file's provenance."""
     import json
 
     from stylize.models.modelfile import ModelFileError, load_model, update_provenance
@@ -387,7 +392,8 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         spec = build_dataset(source["dataset"], **args)
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)), grid=grid,
-                          structure_only=structure_only, region=region, judge_augment=policy)
+                          structure_only=structure_only, region=region, judge_augment=policy,
+                          greyscale_judge=greyscale_judge)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))

@@ -176,12 +176,25 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
         assert mean == pytest.approx(reached, abs=1e-3)
     assert 0 <= result["same_person"] <= 1 and result["identity_distance_mean"] >= 0
     assert result["applied"] == "change at full resolution"
+    # a second judge, of luminance only, reads the same edits: the same targets, its own reading of real faces
+    grey = result["greyscale_judge"]
+    assert set(grey["per_target"]) == set(result["per_target"]) and 0 <= grey["target_accuracy"] <= 1
+    assert set(grey["others_kept"]) == set(result["others_kept"])
+    assert set(grey["judge_accuracy_on_real_test"]) == set(result["judge_accuracy_on_real_test"])
     # the judge learns from shifted, partly blanked faces by default; each judge is cached under its own name
     assert result["judge_augment"] == "translation,cutout"
-    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--judge-augment", ""])
-    assert r.exit_code == 0 and json.loads((run / "eval.json").read_text())["judge_augment"] == "none", r.output
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--judge-augment", "",
+                                  "--no-greyscale-judge"])
+    assert r.exit_code == 0, r.output
+    result = json.loads((run / "eval.json").read_text())
+    assert result["judge_augment"] == "none" and "greyscale_judge" not in result
     judges = sorted(p.name.split("-20-0-")[1] for p in (run / "cache").glob("judge-*"))
-    assert judges == ["rgb-translation-cutout.pt", "rgb.pt"]
+    assert judges == ["gray-translation-cutout.pt", "rgb-translation-cutout.pt", "rgb.pt"]
+    # a judge that sees greyscale already has no second one
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--structure-only"])
+    assert r.exit_code == 0, r.output
+    result = json.loads((run / "eval.json").read_text())
+    assert result["judge_sees"] == "greyscale (structure only)" and "greyscale_judge" not in result
 
 
 def test_models_of_other_attribute_sets_sharing_a_crop_cache_get_judges_of_their_own(tmp_path):
@@ -191,7 +204,8 @@ def test_models_of_other_attribute_sets_sharing_a_crop_cache_get_judges_of_their
     for attrs in ("Black_Hair,Blond_Hair,Male", "Black_Hair,Blond_Hair"):
         run = tmp_path / attrs.replace(",", "-")
         train(["celeba", "--data", data, "--attrs", attrs], run, 2)
-        r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--cache", str(cache)])
+        r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--cache", str(cache),
+                                      "--no-greyscale-judge"])
         assert r.exit_code == 0, r.output
         judged = json.loads((run / "eval.json").read_text())["judge_accuracy_on_real_test"]
         assert {k.split("=")[0] for k in judged} <= {"hair", "gender"} and any(k.startswith("hair=") for k in judged)

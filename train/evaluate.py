@@ -6,7 +6,9 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
 - target reached: an independent classifier, trained here on the *real* training images only (shifted and partly
   blanked by default, so that a coloured patch cannot sway it), judges whether the edited face shows the asked
   value (the paper's classification-based evaluation); per target, and split by the face's own value (→blond from
-  black, from brown, ...), since where an edit starts decides how far it has to go;
+  black, from brown, ...), since where an edit starts decides how far it has to go. A second judge that sees
+  luminance only reads the same edits: a CNN judge in colour reads eyeshadow as a gender, and its figures alone
+  cannot tell a changed face from make-up;
 - others kept: the same classifier's reading of every group that was *not* asked (``gender when hair asked``),
   compared with its reading of the unedited face;
 - same person: dlib's face descriptor (``dlib_face_recognition_resnet_model_v1``) distance between the unedited
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -210,20 +212,65 @@ def rate(values: list[float]) -> float:
     return round(float(np.mean(values)), 4) if values else float("nan")
 
 
+@dataclass
+class Readings:
+    """One judge's readings of the held-out faces and their edits, tallied as the eval reports them."""
+
+    judge: DomainClassifier
+    real_hits: dict[str, list[int]] = field(default_factory=dict)
+    per_target: dict[str, list[int]] = field(default_factory=dict)
+    from_own: dict[str, list[int]] = field(default_factory=dict)  # split by the face's own value
+    kept: dict[str, list[int]] = field(default_factory=dict)
+
+    def read(self, schema: DomainSchema, crops: np.ndarray, own: dict[str, str], edits: list[Edit],
+             real: list[int], set_index: int) -> None:
+        """``crops``: the unedited face then each edit's; ``real``: the edits that ask for another value."""
+        before, *after = self.judge(to_tensor(crops)).numpy()
+        seen = schema.decode(before, set_index)
+        for g, v in own.items():
+            self.real_hits.setdefault(g, []).append(int(seen[g] == v))
+            self.real_hits.setdefault(f"{g}={v}", []).append(int(seen[g] == v))
+        for k in real:
+            e, read = edits[k], schema.decode(after[k], set_index)
+            self.per_target.setdefault(f"{e.group}={e.value}", []).append(int(read[e.group] == e.value))
+            self.from_own.setdefault(f"{e.group}={e.value} from {own[e.group]}", []).append(
+                int(read[e.group] == e.value))
+            for h in read:
+                if h != e.group:
+                    self.kept.setdefault(f"{h} when {e.group} asked", []).append(int(read[h] == seen[h]))
+
+    def figures(self) -> dict:
+        hits = [h for v in self.per_target.values() for h in v]
+        return {
+            "target_accuracy": rate(hits),
+            "per_target": {k: rate(v) for k, v in sorted(self.per_target.items())},
+            "per_target_by_source": {k: [rate(v), len(v)] for k, v in sorted(self.from_own.items())},
+            "others_kept": {k: rate(v) for k, v in sorted(self.kept.items())},
+            # per group, and per value: how often the judge reads real faces of that value right, the ceiling of
+            # what "target reached" can show for that value
+            "judge_accuracy_on_real_test": {k: rate(v) for k, v in sorted(self.real_hits.items())},
+        }
+
+
 @torch.no_grad()
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
              limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None,
-             structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES) -> dict:
+             structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES,
+             greyscale_judge: bool = True) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
-    out of the inner face, pipeline/regions.py); ``judge_augment``: the judge's training augmentation."""
+    out of the inner face, pipeline/regions.py); ``judge_augment``: the judge's training augmentation.
+    ``greyscale_judge``: a colour judge's figures come with a second judge's that sees luminance only (under
+    ``"greyscale_judge"``), since a CNN judge reads colour bands over the eyes as a gender: an edit that both
+    read as reached changed the face's structure, not only its colours."""
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
     size = model.image_size
     train = prepare_crops(spec.train, spec.alignment, size, cache_dir, "aligning train")
-    judge = cached_judge(cache_dir, train, schema, classifier_steps, seed, progress, structure_only, judge_augment)
+    judges = [Readings(cached_judge(cache_dir, train, schema, classifier_steps, seed, progress, gray, judge_augment))
+              for gray in ([structure_only] if structure_only or not greyscale_judge else [False, True])]
     G = model.generator.eval()
     face_model = spec.alignment.kind == "face"
     identity = IdentityJudge() if face_model else None
@@ -232,18 +279,10 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     # where each group's edit may act, as `stylize --region` applies it (regions.py)
     weights = {g.name: edit_region(model.alignment, size, [g.name], region) for g in schema.groups}
 
-    def judged(sample: LoadedSample, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        crops = np.stack([warp_to_crop(im, sample.transform, size) for im in images])
-        return judge(to_tensor(crops)).numpy(), crops
-
     picks = np.arange(len(spec.test))
     if limit is not None and limit < len(picks):
         picks = np.linspace(0, len(picks) - 1, limit).round().astype(int)
     grid_at = set(picks[np.linspace(0, len(picks) - 1, min(GRID_ROWS, len(picks))).round().astype(int)].tolist())
-    real_hits: dict[str, list[int]] = {}
-    per_target: dict[str, list[int]] = {}
-    from_own: dict[str, list[int]] = {}  # the same, split by the face's own value: which starting points fail
-    kept: dict[str, list[int]] = {}
     layout: dict[str, list[float]] = {}
     same, dist, l1, rows = [], [], [], []
     used = 0
@@ -260,25 +299,18 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
             continue
         x = to_tensor(sample.crop[None])
         fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, face_model)
-        (before, *after), crops = judged(sample, [sample.image, *edited])
-        seen = schema.decode(before, s.set_index)
-        for g, v in own.items():
-            real_hits.setdefault(g, []).append(int(seen[g] == v))
-            real_hits.setdefault(f"{g}={v}", []).append(int(seen[g] == v))
+        crops = np.stack([warp_to_crop(im, sample.transform, size) for im in [sample.image, *edited]])
         real = [k for k, e in enumerate(edits) if own[e.group] != e.value]
+        for readings in judges:
+            readings.read(schema, crops, own, edits, real, s.set_index)
         rec = G(fake[real], torch.from_numpy(label).expand(len(real), -1))
         l1.append((rec - x).abs().mean().item())
         ref = None
         if identity is not None and sample.landmarks is not None:  # mixed sets: anime faces have no landmarks
             ref = identity.descriptor(sample.image, sample.landmarks)
         for k in real:
-            e, read = edits[k], schema.decode(after[k], s.set_index)
-            per_target.setdefault(f"{e.group}={e.value}", []).append(int(read[e.group] == e.value))
-            from_own.setdefault(f"{e.group}={e.value} from {own[e.group]}", []).append(int(read[e.group] == e.value))
+            e = edits[k]
             layout.setdefault(f"{e.group}={e.value}", []).append(layout_correlation(crops[0], crops[1 + k]))
-            for h in read:
-                if h != e.group:
-                    kept.setdefault(f"{h} when {e.group} asked", []).append(int(read[h] == seen[h]))
             if ref is not None:
                 d = float(np.linalg.norm(identity.descriptor(edited[k], sample.landmarks) - ref))
                 dist.append(d)
@@ -288,26 +320,22 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     if grid is not None and rows:
         width = max(r.shape[2] for r in rows)  # joint sets: rows of different label sets differ in length
         save_image(torch.cat([F.pad(r, (0, width - r.shape[2]), value=1.0) for r in rows], dim=1), grid)
-    hits = [h for v in per_target.values() for h in v]
+    main, *second = [r.figures() for r in judges]
     return {
         "model_steps": model.provenance.get("steps"),
         "test_images": used,
         "applied": "change at full resolution" if keep_detail else "output",
-        "target_accuracy": rate(hits),
-        "per_target": {k: rate(v) for k, v in sorted(per_target.items())},
-        "per_target_by_source": {k: [rate(v), len(v)] for k, v in sorted(from_own.items())},
-        "others_kept": {k: rate(v) for k, v in sorted(kept.items())},
+        **{k: main[k] for k in ("target_accuracy", "per_target", "per_target_by_source", "others_kept")},
         "same_person": rate(same) if same else None,
         "identity_distance_mean": round(float(np.mean(dist)), 4) if dist else None,
         "layout_correlation": {k: rate(v) for k, v in sorted(layout.items())},
         "layout_kept": rate([float(c >= LAYOUT_KEPT) for v in layout.values() for c in v]),
         "reconstruction_l1": round(float(np.mean(l1)) if l1 else float("nan"), 4),
-        # per group, and per value: how often the judge reads real faces of that value right, the ceiling of
-        # what "target reached" can show for that value
-        "judge_accuracy_on_real_test": {k: rate(v) for k, v in sorted(real_hits.items())},
+        "judge_accuracy_on_real_test": main["judge_accuracy_on_real_test"],
         "judge_steps": classifier_steps,
         "judge_sees": "greyscale (structure only)" if structure_only else "colour",
         "judge_augment": ",".join(judge_augment) or "none",
+        **({"greyscale_judge": second[0]} if second else {}),
         "region": region,
     }
 
