@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from stylize.models.masked import COLOURS
-from stylize.models.schema import SchemaError
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.losses import TARGETS
@@ -189,50 +188,18 @@ def run_training(describe):
         given = {k: v for k, v in kwargs.items()
                  if k in cfg_names and ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
         cfg = TrainConfig(**{**RECIPES[recipe], **given})
-        if cfg.image_size % 2 ** cfg.d_repeat_num:
-            raise click.BadParameter(f"{cfg.image_size} is not divisible by 2**{cfg.d_repeat_num}",
-                                     param_hint="--image-size")
-        if not 0 <= cfg.num_iters_decay <= cfg.num_iters:
-            raise click.BadParameter(f"{cfg.num_iters_decay} must lie between 0 and --num-iters ({cfg.num_iters})",
-                                     param_hint="--num-iters-decay")
-        usage_policy(cfg.augment, "--augment")
-        if bad := cfg.conflict():
-            raise click.BadParameter(bad[1], param_hint=bad[0])
         name, args = describe(**{k: v for k, v in kwargs.items() if k not in cfg_names})
         from stylize.train.datasets import build_dataset
-        from stylize.train.trainer import Trainer
+        from stylize.train.trainer import ConfigError, Trainer
 
         try:
             spec = build_dataset(name, seed=cfg.seed, **args)
         except (DatasetError, RuntimeError) as e:
             raise click.ClickException(str(e)) from None
-        for option, text in (("--guide-groups", cfg.guide_groups), ("--teacher-groups", cfg.teacher_groups)):
-            try:
-                spec.schema.named(text)  # the groups are known once the dataset is
-            except SchemaError as e:
-                raise click.BadParameter(str(e), param_hint=option) from None
-        if cfg.colour_guided():
-            from stylize.train.colour_guide import hair_slice
-            try:
-                hair_slice(spec.schema)
-            except ValueError as e:
-                raise click.BadParameter(str(e).removeprefix("--lambda-colour-guide: "),
-                                         param_hint="--lambda-colour-guide/--lambda-colour-match") from None
-        if cfg.hide_backdrop:
-            from stylize.pipeline.regions import head
-            try:
-                head(spec.alignment, cfg.image_size)
-            except ValueError as e:
-                raise click.BadParameter(f"{spec.name}: {str(e).removeprefix('--hide-backdrop: ')}",
-                                         param_hint="--hide-backdrop") from None
-        if cfg.mask_teacher:
-            from stylize.train.teacher import load_teacher
-            try:  # a teacher of other labels or size is a usage error, found before the run folder is made
-                load_teacher(cfg.mask_teacher, spec.schema, cfg.image_size, "cpu")
-            except ValueError as e:
-                raise click.BadParameter(str(e).removeprefix("--mask-teacher: "), param_hint="--mask-teacher") from None
         try:
             trainer = Trainer(spec, run_dir, cfg)
+        except ConfigError as e:  # checked before the run folder is made
+            raise click.BadParameter(e.reason, param_hint=e.option) from None
         except (DatasetError, RuntimeError) as e:
             raise click.ClickException(str(e)) from None
         click.echo(f"{spec.name}: {len(trainer.train_crops.labels)} train / {len(trainer.test_crops.labels)} test "

@@ -102,7 +102,7 @@ def hair_slice(schema: DomainSchema) -> slice:
     """The hair group's columns, or a ValueError saying why this dataset has no colour guide."""
     names = [g.name for g in schema.groups]
     if GROUP not in names or schema.group(GROUP).kind != "onehot":
-        raise ValueError(f"--lambda-colour-guide: reads hair colour, and this dataset has no one-hot hair group "
+        raise ValueError("the colour guide reads hair colour, and this dataset has no one-hot hair group "
                          f"(it has {', '.join(names)})")
     return schema.slice(GROUP)
 

@@ -18,8 +18,10 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -29,7 +31,6 @@ from tqdm import tqdm
 
 from stylize.models.architectures import build_generator
 from stylize.models.modelfile import save_model
-from stylize.models.schema import DomainSchema, SchemaError
 from stylize.models.stargan import Discriminator
 from stylize.pipeline.regions import head
 
@@ -53,6 +54,7 @@ from .teacher import edits_within, load_teacher, teacher_bounds
 
 ARCHS = ("masked", "plain", "stargan")  # plain: masked.py's decoder without the mask head
 ADV_LOSSES = ("nsgan", "wgan-gp")
+T = TypeVar("T")
 
 
 @dataclass
@@ -170,28 +172,63 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def named_groups(schema: DomainSchema, text: str, option: str) -> tuple[str, ...]:
-    """An option's list of groups (``--guide-groups``, ``--teacher-groups``), checked against the dataset's:
-    ValueError naming the option otherwise."""
+class ConfigError(ValueError):
+    """Settings that cannot train, together or on this dataset; ``option`` names the flag to blame (the CLI shows
+    it as a usage error)."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        super().__init__(f"{option}: {reason}")
+        self.option, self.reason = option, reason
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    """What check_config resolved against the dataset, so that the Trainer builds from it and checks nothing
+    twice."""
+
+    guided: tuple[str, ...]  # --guide-groups (all when empty)
+    taught: tuple[str, ...]  # --teacher-groups (every edit when empty)
+    head: np.ndarray | None  # --hide-backdrop: what of a crop D and the guide see as the face's own
+    teacher: nn.Module | None  # --mask-teacher, on the CPU
+
+
+def _blaming(option: str, check: Callable[[], T]) -> T:
+    """``check()``, its ValueError turned into a ConfigError that names ``option``."""
     try:
-        return schema.named(text)
-    except SchemaError as e:
-        raise ValueError(f"{option}: {e}") from None
+        return check()
+    except ValueError as e:  # SchemaError among them
+        raise ConfigError(option, str(e).removeprefix(f"{option}: ")) from None
+
+
+def check_config(config: TrainConfig, spec: DatasetSpec) -> CheckedConfig:
+    """Every check of the settings, with each other and with this dataset, before a run folder is made or a crop
+    read: a ConfigError naming the option otherwise."""
+    if bad := config.conflict():
+        raise ConfigError(*bad)
+    if config.image_size % 2 ** config.d_repeat_num:
+        raise ConfigError("--image-size", f"{config.image_size} is not divisible by 2**{config.d_repeat_num}")
+    if not 0 <= config.num_iters_decay <= config.num_iters:
+        raise ConfigError("--num-iters-decay", f"{config.num_iters_decay} must lie between 0 and --num-iters "
+                                               f"({config.num_iters})")
+    _blaming("--augment", lambda: parse_policy(config.augment))
+    schema = spec.schema
+    guided = _blaming("--guide-groups", lambda: schema.named(config.guide_groups))
+    taught = _blaming("--teacher-groups", lambda: schema.named(config.teacher_groups))
+    if config.colour_guided():
+        _blaming("--lambda-colour-guide/--lambda-colour-match", lambda: hair_slice(schema))
+    region = (_blaming("--hide-backdrop", lambda: head(spec.alignment, config.image_size))
+              if config.hide_backdrop else None)
+    teacher = (_blaming("--mask-teacher", lambda: load_teacher(config.mask_teacher, schema, config.image_size, "cpu"))
+               if config.mask_teacher else None)
+    return CheckedConfig(guided, taught, region, teacher)
 
 
 class Trainer:
     """Owns the networks, optimisers and run folder of one training run; resumes from ``run/checkpoint.pt``."""
 
     def __init__(self, spec: DatasetSpec, run_dir: Path, config: TrainConfig, cache_dir: Path | None = None) -> None:
-        if bad := config.conflict():
-            raise ValueError(f"{bad[0]} {bad[1]}")
-        # the named groups are checked before the run folder is made
-        self.guided = named_groups(spec.schema, config.guide_groups, "--guide-groups")
-        self.taught = named_groups(spec.schema, config.teacher_groups, "--teacher-groups")
-        if config.colour_guided():
-            hair_slice(spec.schema)
-        # --hide-backdrop: what of a crop D and the guide see as the face's own (regions.head)
-        head_region = head(spec.alignment, config.image_size) if config.hide_backdrop else None
+        checked = check_config(config, spec)  # before the run folder is made
+        self.guided, self.taught = checked.guided, checked.taught
         self.spec, self.run_dir, self.cfg = spec, Path(run_dir), config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -220,8 +257,7 @@ class Trainer:
         self.colour_guide = (fit_colour_guide(self.train_crops, spec.schema, spec.alignment, self.device)
                              if config.colour_guided() else None)
         schema = spec.schema
-        self.teacher = (load_teacher(config.mask_teacher, schema, config.image_size, self.device)
-                        if config.mask_teacher else None)
+        self.teacher = None if checked.teacher is None else checked.teacher.to(self.device)
         self.G = make_generator(config, schema.c_dim).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.ema > 0 else None
         self.D = Discriminator(config.image_size, config.d_conv_dim, schema.cls_dim, config.d_repeat_num,
@@ -238,7 +274,7 @@ class Trainer:
             self.g_train, self.d_train = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
         self.rng = torch.Generator().manual_seed(config.seed * 1000 + self.rank)
         self.policy = parse_policy(config.augment)
-        self.head = None if head_region is None else torch.from_numpy(head_region).to(self.device)[None, None]
+        self.head = None if checked.head is None else torch.from_numpy(checked.head).to(self.device)[None, None]
         self.step = 0
         self.elapsed = 0.0
         self.cpu_seconds = 0.0
