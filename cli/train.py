@@ -323,11 +323,13 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
                    "greyscale_judge): a colour judge reads make-up as a gender, this one needs the face changed.")
 @click.option("--region", type=click.Choice(["auto", "everywhere"]), default="auto", show_default=True,
               help="Where the edits may act, as `stylize --region`: auto keeps hair edits out of the inner face.")
+@click.option("--strength", type=click.FloatRange(0, 4, min_open=True), default=1.0, show_default=True,
+              help="Scale each change, as `stylize --strength`.")
 @click.option("--judge-augment", default=",".join(POLICIES), show_default=True,
               help="How the judge's training faces are augmented (as --augment; '' for none): a judge trained on "
                    "shifted, partly blanked faces is not swayed by a coloured patch on the eyes.")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
-             grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str,
+             grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str, strength: float,
              judge_augment: str) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
@@ -360,7 +362,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)), grid=grid,
                           structure_only=structure_only, region=region, judge_augment=policy,
-                          greyscale_judge=greyscale_judge)
+                          greyscale_judge=greyscale_judge, strength=strength)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))

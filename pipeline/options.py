@@ -45,6 +45,7 @@ class EditOptions:
     smooth_output: float = 0.9  # blend strength of --smooth-output (0 is off); benchmarks/flicker.py measures it
     apply: str | None = None  # "change" or "output"; None: what the model file says (see composite.py)
     region: str = "auto"  # where the change may act: "auto" keeps hair edits out of the inner face (regions.py)
+    strength: float = 1.0  # the model's change scaled (translate.model_change); 1 is as trained
     crf: int = 18
     preset: str = "veryfast"
     x264_params: str = X264_PARAMS  # over the preset; "" for the preset's own settings
@@ -60,7 +61,7 @@ class EditOptions:
     def make_translator(self, model: StyleModel, request: dict[str, str]) -> Translator:
         from .translate import Translator
 
-        return Translator(model, request, self.device, self.apply, self.region)
+        return Translator(model, request, self.device, self.apply, self.region, self.strength)
 
     def make_detector(self) -> FaceDetector:
         from .detect import FaceDetector

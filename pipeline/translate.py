@@ -26,6 +26,21 @@ ESTIMATE_CROPS = 8  # crops of a track averaged for its attribute estimate
 CHANGE_FLOOR = 1.0
 
 
+def model_change(generated: np.ndarray, crop: np.ndarray, region: np.ndarray | None = None,
+                 strength: float = 1.0) -> np.ndarray:
+    """What an edit adds to an aligned crop (float32, grey levels): the generator's output less the crop, scaled by
+    ``strength`` (kept inside 0–255), weighted by where the edit may act (``region``, regions.py; None for
+    everywhere), changes under CHANGE_FLOOR dropped. The one place `stylize` and `stylize-train eval` make it."""
+    crop = crop.astype(np.float32)
+    change = generated.astype(np.float32) - crop
+    if strength != 1.0:
+        change = np.clip(change * strength, -crop, 255.0 - crop)
+    if region is not None:
+        change *= region
+    change[np.abs(change) < CHANGE_FLOOR] = 0.0
+    return change
+
+
 @contextmanager
 def generator_threads(other_stages: int = 2) -> Iterator[None]:
     """Torch's CPU threads for the generator while a video streams: the cores less ``other_stages`` (detection and
@@ -54,8 +69,11 @@ class Translator:
     """Holds the model on its device (fp16 and channels_last on CUDA) and the per-track target vectors."""
 
     def __init__(self, model: StyleModel, request: dict[str, str], device: str = "auto",
-                 apply: str | None = None, region: str = "auto") -> None:
+                 apply: str | None = None, region: str = "auto", strength: float = 1.0) -> None:
+        if not strength > 0:
+            raise ValueError(f"strength must be above 0, not {strength:g}")
         self.device = pick_device(device)
+        self.strength = strength  # the change scaled: above 1 a faint edit shows more, and so do its flaws
         mode = apply or model.apply
         if mode not in APPLY_MODES:  # anything else would silently paste the output
             raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}")
@@ -118,11 +136,8 @@ def translate_frames(frames: Iterable[Frame], translator: Translator, batch_size
     def flush() -> Iterator[Frame]:
         faces = [f for fr in pending for f in fr.faces]
         for face, out in zip(faces, translator([f.crop for f in faces], [f.track_id for f in faces]), strict=True):
-            change = out.astype(np.float32) - face.crop
-            if translator.region is not None:
-                change *= translator.region
-            change[np.abs(change) < CHANGE_FLOOR] = 0.0
-            face.change, face.keep_detail = change, translator.keep_detail
+            face.change = model_change(out, face.crop, translator.region, translator.strength)
+            face.keep_detail = translator.keep_detail
         yield from pending
         pending.clear()
 

@@ -183,7 +183,8 @@ def test_bundled_model_is_picked_by_the_targets_named():
         bundled_for({"domain": "cartoon"})
 
 
-def translated_change(model_file, request: dict[str, str], region: str) -> tuple[np.ndarray, np.ndarray]:
+def translated_change(model_file, request: dict[str, str], region: str,
+                      strength: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(change, template points in crop pixels) for one random-texture crop through the tiny model."""
     from stylize.pipeline.frames import Frame
     from stylize.pipeline.translate import Translator, translate_frames
@@ -193,7 +194,7 @@ def translated_change(model_file, request: dict[str, str], region: str) -> tuple
     crop = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     face = Face(np.zeros((5, 2), np.float32), (0, 0, size, size), track_id=-1, transform=np.eye(2, 3), crop=crop)
     frame = Frame(0, np.zeros((size, size, 3), np.uint8), [face])
-    (out,) = translate_frames([frame], Translator(model, request, region=region))
+    (out,) = translate_frames([frame], Translator(model, request, region=region, strength=strength))
     return out.faces[0].change, model.alignment.points(size)
 
 
@@ -215,6 +216,28 @@ def test_a_hair_edit_leaves_the_inner_face_alone_unless_asked(model_file):
     assert np.abs(change[:4]).mean() > 5 and np.allclose(change[:4], everywhere[:4], atol=1)  # the hair changes
     gender, _ = translated_change(model_file, {"gender": "male"}, "auto")  # gender edits may change the face
     assert all(np.abs(gender[y, x]).max() > 1 for x, y in points.round().astype(int))
+
+
+def test_strength_scales_the_change_inside_the_picture_and_is_refused_at_zero(model_file, tmp_path):
+    from stylize.pipeline.translate import CHANGE_FLOOR, Translator, model_change
+
+    crop = np.array([[[10, 128, 250]]], np.uint8)
+    generated = np.array([[[30.0, 128.2, 200.0]]], np.float32)
+    assert model_change(generated, crop).tolist() == [[[20.0, 0.0, -50.0]]]  # under a grey level, even at 4x: dropped
+    assert model_change(generated, crop, strength=2).tolist() == [[[40.0, 0.0, -100.0]]]
+    assert model_change(generated, crop, strength=4).tolist() == [[[80.0, 0.0, -200.0]]]
+    assert model_change(np.full((1, 1, 3), 255.0), crop, strength=3).tolist() == [[[245.0, 127.0, 5.0]]]  # ≤ 255
+    assert model_change(generated, crop, np.full((1, 1, 1), 0.5), 2).tolist() == [[[20.0, 0.0, -50.0]]]
+    assert CHANGE_FLOOR == 1.0
+    once, _ = translated_change(model_file, {"hair": "blond"}, "everywhere")
+    twice, _ = translated_change(model_file, {"hair": "blond"}, "everywhere", strength=2)
+    moved = np.abs(once) > 2
+    assert moved.mean() > 0.2 and np.abs(twice[moved]).mean() > 1.5 * np.abs(once[moved]).mean()
+    with pytest.raises(ValueError, match="strength must be above 0"):
+        Translator(load_model(model_file), {"hair": "blond"}, strength=0)
+    r = CliRunner().invoke(stylize_main, ["image", "x.png", "-m", str(model_file), "--hair", "blond", "--strength", "0",
+                                          "-o", str(tmp_path / "o.png")])
+    assert r.exit_code == 2 and "--strength" in r.output and "Traceback" not in r.output, r.output
 
 
 def test_edit_region_only_for_hair_alone_on_face_models():

@@ -149,6 +149,18 @@ def test_eval_reports_accuracy_and_reconstruction(tmp_path):
     assert 0 <= result["same_person"] <= 1  # from the aligned red face only
     assert Image.open(tmp_path / "g.png").size == (3 * 128, 2 * 128)  # 2 held-out rows: input, red, blue
     assert load_model(run / "model.safetensors").provenance["eval"] == result
+    assert result["strength"] == 1.0
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "30", "--grid", str(tmp_path / "g3.png"),
+                                  "--strength", "3"])  # the edits made as `stylize --strength 3` makes them
+    assert r.exit_code == 0, r.output
+    strong = json.loads((run / "eval.json").read_text())
+    assert strong["strength"] == 3.0 and strong["reconstruction_l1"] == result["reconstruction_l1"]  # G's own cycle
+
+    def moved(grid) -> float:
+        g = np.asarray(Image.open(grid), np.float32)
+        return float(np.abs(g[:, 128:] - np.tile(g[:, :128], (1, 2, 1))).mean())
+
+    assert moved(tmp_path / "g3.png") > 1.5 * moved(tmp_path / "g.png")
 
 
 def test_layout_correlation_tells_a_kept_face_from_a_scrambled_one():

@@ -39,6 +39,7 @@ from stylize.pipeline.align import face_transform, warp_to_crop, whole_image_tra
 from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
 from stylize.pipeline.regions import edit_region
+from stylize.pipeline.translate import model_change
 
 from .augment import POLICIES, augment
 from .datasets.base import Crops, DatasetSpec, LoadedSample, SampleLoader, batches, prepare_crops, to_tensor
@@ -176,18 +177,17 @@ def edits_of(schema: DomainSchema, label: np.ndarray, set_index: int, keep_own: 
 
 
 def edit_as_stylize(G: nn.Module, sample: LoadedSample, edits: list[Edit], weights: dict[str, np.ndarray | None],
-                    keep_detail: bool, face_model: bool) -> tuple[torch.Tensor, list[np.ndarray]]:
-    """Every edit of one sample made as `stylize` makes it: G's change at model size, weighted by its group's region
-    (``weights``: `regions.edit_region` per group, None for everywhere), pasted at full resolution. Returns G's
-    outputs (for the cycle) and the edited full images, in the order of ``edits``."""
+                    keep_detail: bool, face_model: bool,
+                    strength: float = 1.0) -> tuple[torch.Tensor, list[np.ndarray]]:
+    """Every edit of one sample made as `stylize` makes it: G's change at model size (`translate.model_change`:
+    scaled by ``strength``, weighted by its group's region, ``weights``: `regions.edit_region` per group, None for
+    everywhere), pasted at full resolution. Returns G's outputs (for the cycle) and the edited full images, in the
+    order of ``edits``."""
     x = to_tensor(sample.crop[None])
     fake = G(x.expand(len(edits), -1, -1, -1), torch.from_numpy(np.stack([e.target for e in edits])))
-    changes = (fake.float() + 1) * 127.5 - torch.from_numpy(sample.crop).permute(2, 0, 1).float()
-    changes = changes.permute(0, 2, 3, 1).numpy()
-    for change, e in zip(changes, edits, strict=True):
-        if weights[e.group] is not None:
-            change *= weights[e.group]
-    return fake, [apply_edit(sample, ch, keep_detail, face_model) for ch in changes]
+    generated = ((fake.float() + 1) * 127.5).clamp(0, 255).permute(0, 2, 3, 1).numpy()
+    return fake, [apply_edit(sample, model_change(g, sample.crop, weights[e.group], strength), keep_detail, face_model)
+                  for g, e in zip(generated, edits, strict=True)]
 
 
 def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, face_model: bool) -> np.ndarray:
@@ -256,14 +256,14 @@ class Readings:
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
              limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None,
              structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES,
-             greyscale_judge: bool = True) -> dict:
+             greyscale_judge: bool = True, strength: float = 1.0) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
     out of the inner face, pipeline/regions.py); ``judge_augment``: the judge's training augmentation.
     ``greyscale_judge``: a colour judge's figures come with a second judge's that sees luminance only (under
     ``"greyscale_judge"``), since a CNN judge reads colour bands over the eyes as a gender: an edit that both
-    read as reached changed the face's structure, not only its colours."""
+    read as reached changed the face's structure, not only its colours. ``strength``: as `stylize --strength`."""
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
@@ -298,7 +298,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         if not edits:
             continue
         x = to_tensor(sample.crop[None])
-        fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, face_model)
+        fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, face_model, strength)
         crops = np.stack([warp_to_crop(im, sample.transform, size) for im in [sample.image, *edited]])
         real = [k for k, e in enumerate(edits) if own[e.group] != e.value]
         for readings in judges:
@@ -337,6 +337,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "judge_augment": ",".join(judge_augment) or "none",
         **({"greyscale_judge": second[0]} if second else {}),
         "region": region,
+        "strength": strength,
     }
 
 
