@@ -79,9 +79,10 @@ def model_for(model_name: str | None, targets: dict[str, str]):
     from stylize.models import bundled_for, load_model  # here, not above: `stylize --help` needs no torch
 
     model = load_model(model_name or bundled_for(targets))
+    at = f" at --strength {model.measured_strength:g}" if model.measured_strength != 1.0 else ""
     for key, rate in model.measured_rates(targets).items():
         if rate < WEAK_EDIT:
-            click.echo(f"Warning: {model.name} reached {key} on only {rate:.0%} of its held-out faces "
+            click.echo(f"Warning: {model.name} reached {key} on only {rate:.0%} of its held-out faces{at} "
                        f"(`stylize info {model_name or model.name}`): expect a weak or wrong edit", err=True)
     return model
 

@@ -65,6 +65,11 @@ class StyleModel:
         keys = (f"{group}={value}" for group, value in request.items())
         return {k: float(per_target[k]) for k in keys if k in per_target}
 
+    @property
+    def measured_strength(self) -> float:
+        """The `--strength` the recorded eval edited at (1, as trained, for evals that do not say)."""
+        return float((self.provenance.get("eval") or {}).get("strength", 1.0))
+
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> StyleModel:
         self.generator.to(device=device, dtype=dtype).eval()
         if self.discriminator is not None:
