@@ -278,7 +278,8 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
                ray_address: str | None) -> None:
     """Edit every photo under IN_DIR (recursive), e.g. `stylize images photos/ -o out/ --domain anime`.
 
-    Resumable: a re-run skips what is done (a manifest in the output folder) and finishes the rest. A bad file
+    Resumable: a re-run skips what is done (a manifest in the output folder) and finishes the rest; what was
+    done with another model, target or option is done again. A bad file
     is reported and skipped; photos without faces are copied unchanged. At the end: a summary, and
     stylize-report.json in the output folder with the reason for every failure. Exit code 1 if any photo failed.
     """
@@ -318,15 +319,16 @@ def videos_cmd(ctx: click.Context, source: Path, out_dir: Path, model_name: str 
     """Edit many videos: SOURCE is a folder (searched recursively) or a text file listing one video per line,
     e.g. `stylize videos clips/ -o edited/ --hair blond --ray auto`.
 
-    Resumable: a re-run skips the videos already done. Writes stylize-videos.json and .csv in the output folder
-    (per video: frames, faces, tracks, fps, status, error). Exit code 1 if any video failed.
+    Resumable: a re-run skips the videos already done with the same model, target and options. Writes
+    stylize-videos.json and .csv in the output folder (per video: frames, faces, tracks, fps, status, error). Exit
+    code 1 if any video failed.
     """
     from stylize.pipeline.videos import REPORT, edit_videos
 
     targets = parse_targets(ctx.args)
     model = model_for(model_name, targets)
     options = video_edit_options(**opts)
-    rows = edit_videos(source, out_dir, model, targets, options, ray_address, retry_failed)
+    rows = edit_videos(source, out_dir, model, targets, options, ray_address, retry_failed, log=click.echo)
     failed = [r for r in rows if r["status"] == "failed"]
     click.echo(f"{len(rows) - len(failed)} videos done, {len(failed)} failed; report: "
                f"{out_dir / (REPORT + '.json')}", err=True)

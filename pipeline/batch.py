@@ -72,13 +72,15 @@ class BatchSummary:
     no_face: int = 0
     failed: int = 0
     failed_before: int = 0
+    redone: int = 0  # finished by an earlier run with other settings, edited again
     ignored: int = 0
     failures: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_json(self) -> dict:
         return {"processed": self.processed, "skipped_done_before": self.done_before, "no_face": self.no_face,
-                "failed": self.failed, "failed_in_earlier_runs": self.failed_before, "not_images": self.ignored,
+                "failed": self.failed, "failed_in_earlier_runs": self.failed_before,
+                "redone_other_settings": self.redone, "not_images": self.ignored,
                 "seconds": round(self.seconds, 2), "failures": self.failures}
 
 
@@ -122,8 +124,11 @@ def read_jsonl(path: Path, key: str) -> dict[str, dict]:
     return done
 
 
-def is_done(job: Job, entry: dict | None, retry_failed: bool) -> bool:
+def is_done(job: Job, entry: dict | None, retry_failed: bool, settings: str) -> bool:
+    """Whether an earlier run finished ``job`` from this very source file with these very ``settings``."""
     if entry is None or entry.get("size") != job.size or entry.get("mtime") != job.mtime:
+        return False
+    if entry.get("settings") != settings:
         return False
     if entry["status"] == "failed":
         return not retry_failed
@@ -245,11 +250,13 @@ def local_outcomes(todo: list[Job], model: StyleModel, translator: Translator, o
 class Manifest:
     """Appends one line per finished photo and flushes it, so a crash loses at most the photo in hand."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, settings: str) -> None:
         self._f = open(out_dir / MANIFEST, "a", encoding="utf-8")
+        self.settings = settings
 
     def record(self, job: Job, status: str, faces: int = 0, reason: str = "") -> None:
-        entry = {"file": job.rel, "status": status, "faces": faces, "size": job.size, "mtime": job.mtime}
+        entry = {"file": job.rel, "status": status, "faces": faces, "size": job.size, "mtime": job.mtime,
+                 "settings": self.settings}
         if reason:
             entry["reason"] = reason
         self._f.write(json.dumps(entry) + "\n")
@@ -281,10 +288,16 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
     if not all_jobs:  # as `stylize videos` does: a wrong folder is an error, not an empty report
         raise InputError(f"{in_dir}: no photos ({', '.join(PHOTO_SUFFIXES)})"
                          + (f"; {ignored} non-image file(s) passed over" if ignored else ""))
+    settings = options.settings_key(model, request, only_faces=only_faces)
     translator = options.make_translator(model, request) if ray is None else None
     done = read_manifest(out_dir) if out_dir.exists() else {}
-    todo = [j for j in all_jobs if not is_done(j, done.get(j.rel), retry_failed)]
+    todo = [j for j in all_jobs if not is_done(j, done.get(j.rel), retry_failed, settings)]
     summary = BatchSummary(done_before=len(all_jobs) - len(todo), ignored=ignored)
+    summary.redone = sum(1 for j in todo if (entry := done.get(j.rel))  # done but for the settings
+                         and is_done(j, {**entry, "settings": settings}, retry_failed, settings))
+    if summary.redone:
+        log(f"{summary.redone} photo(s) in {out_dir} were edited with another model, target or options: "
+            "editing them again with these")
     todo_set = {j.rel for j in todo}
     for j in all_jobs:
         entry = done.get(j.rel)
@@ -297,7 +310,7 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
         log(f"{len(todo)} to do, {summary.done_before} done before, {ignored} non-image files passed over")
         return summary
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(out_dir)
+    manifest = Manifest(out_dir, settings)
     start = time.perf_counter()
     bar = tqdm(total=len(todo), unit="img", desc="photos", disable=not options.progress, dynamic_ncols=True)
 

@@ -3,7 +3,9 @@ its option defaults from and every command hands to the pipeline. Imports no sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,9 @@ if TYPE_CHECKING:
     from .frames import VideoInfo
     from .track import SmoothingConfig
     from .translate import Translator
+
+# Fields that do not change what an edit looks like (where and how fast it runs); every other field does.
+NOT_IN_RESULT = frozenset({"device", "batch_size", "progress"})
 
 # Applied over the preset. veryfast refines motion vectors to sub-pixel precision only coarsely (subme 2); at 4 the
 # re-encoded face regions shimmer less from frame to frame (README, "The encoder's share";
@@ -57,6 +62,27 @@ class EditOptions:
         no frame rate to keep up with, so dlib searches a larger copy (1600 px) at upsample 1, which finds faces of
         half the size (about 40 px)."""
         return cls(**{"upsample": 1, "detect_max_side": 1600, **changes})
+
+    def settings_key(self, model: StyleModel, request: dict[str, str], **more) -> str:
+        """A short digest of everything that decides the result: the model (weights and how to feed them), the
+        request, the options that shape the output and ``more`` (a command's own, e.g. ``only_faces``). Resumable
+        batches record it with each finished item, so a re-run with another model, target or option redoes the
+        item instead of mixing old and new edits in one folder."""
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_IN_RESULT}
+        if settings["smoothing"] is not None:
+            settings["smoothing"] = asdict(settings["smoothing"])
+        described = {k: v for k, v in model.metadata().items() if k != "provenance"}  # an eval added: same model
+        digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
+        nets = [model.generator] + ([model.discriminator] if model.discriminator is not None else [])
+        for net in nets:  # the weights themselves, wherever the model came from; float32 whether the Translator
+            for name, tensor in net.state_dict().items():  # has halved them or not (the file stores float16)
+                tensor = tensor.detach().cpu()
+                digest.update(name.encode())
+                digest.update((tensor.float() if tensor.is_floating_point() else tensor).contiguous().numpy()
+                              .tobytes())
+        digest.update(json.dumps([sorted(request.items()), settings, sorted(more.items())], sort_keys=True,
+                                 default=str).encode())
+        return digest.hexdigest()[:16]
 
     def make_translator(self, model: StyleModel, request: dict[str, str]) -> Translator:
         from .translate import Translator

@@ -108,23 +108,28 @@ def ray_rows(todo: list[VideoJob], model: StyleModel, request: dict[str, str], o
 
 
 def edit_videos(source: Path, out_dir: Path, model: StyleModel, request: dict[str, str],
-                options: EditOptions | None = None, ray: str | None = None, retry_failed: bool = False
-                ) -> list[dict]:
+                options: EditOptions | None = None, ray: str | None = None, retry_failed: bool = False,
+                log=print) -> list[dict]:
     """Edits every video of ``source`` into ``out_dir``; returns the report's rows (this run's and earlier
-    runs'). A re-run skips videos whose output exists and whose row says done."""
+    runs'). A re-run skips videos whose output exists and whose row says done with these settings (model,
+    request, options: ``EditOptions.settings_key``); those done with others are edited again."""
     options = options or EditOptions()
     show, options = options.progress, replace(options, progress=False)
     model.schema.validate(request)  # before any work
     jobs = find_videos(source, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     before = read_jsonl(out_dir / MANIFEST, "name")
+    settings = options.settings_key(model, request)
 
-    def finished(job: VideoJob) -> bool:
-        row = before.get(job.name)
-        return bool(row) and (row["status"] == "done" and job.output.exists()
-                              or row["status"] == "failed" and not retry_failed)
+    def finished(job: VideoJob, row: dict | None) -> bool:
+        return bool(row) and row.get("settings") == settings and (
+            row["status"] == "done" and job.output.exists() or row["status"] == "failed" and not retry_failed)
 
-    todo = [j for j in jobs if not finished(j)]
+    todo = [j for j in jobs if not finished(j, before.get(j.name))]
+    redone = sum(1 for j in todo if (row := before.get(j.name)) and finished(j, {**row, "settings": settings}))
+    if redone:
+        log(f"{redone} video(s) in {out_dir} were edited with another model, target or options: editing them "
+            "again with these")
     rows = ray_rows(todo, model, request, options, ray) if ray else (edit_one(j, model, request, options)
                                                                       for j in todo)
     names = {str(j.source): j.name for j in todo}
@@ -132,7 +137,7 @@ def edit_videos(source: Path, out_dir: Path, model: StyleModel, request: dict[st
     try:
         with open(out_dir / MANIFEST, "a", encoding="utf-8") as manifest:
             for row in rows:
-                row["name"] = names[row["video"]]
+                row["name"], row["settings"] = names[row["video"]], settings
                 before[row["name"]] = row
                 manifest.write(json.dumps(row) + "\n")
                 manifest.flush()

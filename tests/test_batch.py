@@ -102,3 +102,46 @@ def test_a_folder_without_photos_is_one_line_and_nonzero_and_writes_nothing(mode
         assert r.exit_code == 1 and r.output.startswith("Error:") and "no photos (" in r.output, r.output
         assert r.output.strip().endswith(")" + extra), r.output
         assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output and not out.exists()
+
+
+def test_a_rerun_with_other_settings_edits_again_and_one_with_the_same_skips(model_file, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray(portrait()).save(src / "a.png")
+    Image.fromarray(portrait(2)).save(src / "b.png")
+    r = run(src, "-o", out, "-m", model_file, "--hair", "blond", "-j", "1")
+    assert "processed 2, skipped (done before) 0" in r.output, r.output
+    blond = (out / "a.png").read_bytes()
+    r = run(src, "-o", out, "-m", model_file, "--hair", "blond", "-j", "1", "--batch-size", "3")  # not in the result
+    assert "processed 0, skipped (done before) 2" in r.output and "another model" not in r.output, r.output
+    for changed in (["--hair", "black"], ["--hair", "blond", "--strength", "2"]):
+        r = run(src, "-o", out, "-m", model_file, *changed, "-j", "1")
+        assert r.exit_code == 0, r.output
+        assert "2 photo(s)" in r.output and "another model, target or options" in r.output, r.output
+        assert "processed 2, skipped (done before) 0" in r.output, r.output
+        assert (out / "a.png").read_bytes() != blond
+        assert json.loads((out / batch.REPORT).read_text())["redone_other_settings"] == 2
+    r = run(src, "-o", out, "-m", model_file, "--hair", "blond", "--strength", "2", "-j", "1")
+    assert "processed 0, skipped (done before) 2" in r.output, r.output
+
+
+def test_settings_key_follows_what_shapes_the_result_only(model_file):
+    import torch
+
+    from stylize.models.modelfile import load_model
+    from stylize.pipeline.options import EditOptions
+
+    model, options = load_model(model_file), EditOptions.for_photos()
+    key = options.settings_key(model, {"hair": "blond"})
+    assert key == EditOptions.for_photos(device="cpu", batch_size=3, progress=False).settings_key(
+        model, {"hair": "blond"})
+    assert key == options.settings_key(model.to("cpu", torch.float16), {"hair": "blond"})  # as a GPU halves it
+    model.to("cpu", torch.float32)
+    others = {options.settings_key(model, {"hair": "black"}),
+              EditOptions.for_photos(strength=1.5).settings_key(model, {"hair": "blond"}),
+              EditOptions.for_photos(region="everywhere").settings_key(model, {"hair": "blond"}),
+              options.settings_key(model, {"hair": "blond"}, only_faces=True)}
+    with torch.no_grad():
+        next(model.generator.parameters()).add_(1e-3)
+    others.add(options.settings_key(model, {"hair": "blond"}))
+    assert len(others) == 5 and key not in others

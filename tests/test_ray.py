@@ -90,6 +90,12 @@ def test_videos_without_ray_give_the_same_report(model_file, tmp_path):
     assert row["status"] == "done" and row["frames"] == 12
     [video] = (tmp_path / "out").rglob("*.mp4")
     assert b"subme=7" in video.read_bytes()  # x264 writes its settings into the stream: the options reached it
+    made = video.stat().st_mtime_ns
+    r = run("videos", listing, "-o", tmp_path / "out", "-m", model_file, "--hair", "blond", "--x264-params", "subme=7")
+    assert r.exit_code == 0 and "another model" not in r.output and video.stat().st_mtime_ns == made, r.output
+    r = run("videos", listing, "-o", tmp_path / "out", "-m", model_file, "--hair", "blond")  # another encoder setting
+    assert r.exit_code == 0 and "1 video(s)" in r.output and "another model, target or options" in r.output
+    assert b"subme=7" not in video.read_bytes()
 
 
 def test_long_video_in_chunks_on_ray_equals_the_single_machine_run(cluster, model_file, tmp_path):
