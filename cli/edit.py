@@ -66,6 +66,8 @@ def parse_targets(args: list[str]) -> dict[str, str]:
                 raise click.UsageError(f"--{name} needs a value")
             value = args[i + 1]
             i += 1
+        if name in targets and targets[name] != value:
+            raise click.UsageError(f"--{name} given twice ({targets[name]}, {value}): name one value")
         targets[name] = value
         i += 1
     if not targets:

@@ -103,7 +103,7 @@ def test_no_faces_on_a_reduced_copy_points_at_detect_size(model_file, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "bad_value", "bad_group", "no_folder",
-                                  "no_target", "bad_x264"])
+                                  "no_target", "bad_x264", "twice"])
 def test_bad_input_is_one_line_nonzero_and_leaves_nothing(case, clip, model_file, tmp_path):
     src, out = clip, tmp_path / "out.mp4"
     extra = ["--hair", "blond"]
@@ -129,6 +129,8 @@ def test_bad_input_is_one_line_nonzero_and_leaves_nothing(case, clip, model_file
         extra = []
     elif case == "bad_x264":  # ffmpeg would only log it and encode without
         extra = ["--hair", "blond", "--x264-params", "subme=4:bogus=1"]
+    elif case == "twice":
+        extra = ["--hair", "blond", "--hair=black"]
     r = run("video", src, "-m", model_file, *extra, "-o", out, "--no-progress")
     assert r.exit_code != 0
     assert "Traceback" not in r.output
