@@ -186,6 +186,7 @@ class CheckedConfig:
     """What check_config resolved against the dataset, so that the Trainer builds from it and checks nothing
     twice."""
 
+    policy: tuple[str, ...]  # --augment, parsed
     guided: tuple[str, ...]  # --guide-groups (all when empty)
     taught: tuple[str, ...]  # --teacher-groups (every edit when empty)
     head: np.ndarray | None  # --hide-backdrop: what of a crop D and the guide see as the face's own
@@ -210,7 +211,7 @@ def check_config(config: TrainConfig, spec: DatasetSpec) -> CheckedConfig:
     if not 0 <= config.num_iters_decay <= config.num_iters:
         raise ConfigError("--num-iters-decay", f"{config.num_iters_decay} must lie between 0 and --num-iters "
                                                f"({config.num_iters})")
-    _blaming("--augment", lambda: parse_policy(config.augment))
+    policy = _blaming("--augment", lambda: parse_policy(config.augment))
     schema = spec.schema
     guided = _blaming("--guide-groups", lambda: schema.named(config.guide_groups))
     taught = _blaming("--teacher-groups", lambda: schema.named(config.teacher_groups))
@@ -220,7 +221,7 @@ def check_config(config: TrainConfig, spec: DatasetSpec) -> CheckedConfig:
               if config.hide_backdrop else None)
     teacher = (_blaming("--mask-teacher", lambda: load_teacher(config.mask_teacher, schema, config.image_size, "cpu"))
                if config.mask_teacher else None)
-    return CheckedConfig(guided, taught, region, teacher)
+    return CheckedConfig(policy, guided, taught, region, teacher)
 
 
 class Trainer:
@@ -273,7 +274,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.g_train, self.d_train = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
         self.rng = torch.Generator().manual_seed(config.seed * 1000 + self.rank)
-        self.policy = parse_policy(config.augment)
+        self.policy = checked.policy
         self.head = None if checked.head is None else torch.from_numpy(checked.head).to(self.device)[None, None]
         self.step = 0
         self.elapsed = 0.0
