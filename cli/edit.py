@@ -281,9 +281,9 @@ def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str 
     """Edit every photo under IN_DIR (recursive), e.g. `stylize images photos/ -o out/ --domain anime`.
 
     Resumable: a re-run skips what is done (a manifest in the output folder) and finishes the rest; what was
-    done with another model, target or option is done again. A bad file
-    is reported and skipped; photos without faces are copied unchanged. At the end: a summary, and
-    stylize-report.json in the output folder with the reason for every failure. Exit code 1 if any photo failed.
+    done with another model, target or option is done again. A bad file is reported and skipped; photos without
+    faces are copied unchanged. At the end: a summary, and stylize-report.json in the output folder with the reason
+    for every failure. Exit code 1 if any photo failed.
     """
     from stylize.pipeline.batch import REPORT, edit_folder
 
