@@ -13,10 +13,11 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -32,6 +33,7 @@ from .options import EditOptions
 from .photo_io import PHOTO_SUFFIXES, Photo, read_photo, write_photo
 from .translate import Translator, translate_frames
 
+T = TypeVar("T")
 MANIFEST = ".stylize-manifest.jsonl"
 REPORT = "stylize-report.json"
 
@@ -124,11 +126,25 @@ def read_jsonl(path: Path, key: str) -> dict[str, dict]:
     return done
 
 
-def is_done(job: Job, entry: dict | None, retry_failed: bool, settings: str) -> bool:
-    """Whether an earlier run finished ``job`` from this very source file with these very ``settings``."""
-    if entry is None or entry.get("size") != job.size or entry.get("mtime") != job.mtime:
-        return False
-    if entry.get("settings") != settings:
+def unfinished(jobs: list[T], entries: dict[str, dict], key: Callable[[T], str], settings: str,
+               finished: Callable[[T, dict], bool]) -> tuple[list[T], int]:
+    """The jobs an earlier run did not finish with these ``settings`` (``EditOptions.settings_key``), and how many of
+    them it finished with other settings: those are edited again rather than mixed with this run's edits.
+    ``finished(job, entry)`` judges a manifest entry on everything but its settings."""
+    todo, redone = [], 0
+    for job in jobs:
+        entry = entries.get(key(job))
+        if entry is not None and finished(job, entry):
+            if entry.get("settings") == settings:
+                continue
+            redone += 1
+        todo.append(job)
+    return todo, redone
+
+
+def is_done(job: Job, entry: dict, retry_failed: bool) -> bool:
+    """Whether an earlier run's ``entry`` finished ``job`` from this very source file."""
+    if entry.get("size") != job.size or entry.get("mtime") != job.mtime:
         return False
     if entry["status"] == "failed":
         return not retry_failed
@@ -291,10 +307,8 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
     settings = options.settings_key(model, request, only_faces=only_faces)
     translator = options.make_translator(model, request) if ray is None else None
     done = read_manifest(out_dir) if out_dir.exists() else {}
-    todo = [j for j in all_jobs if not is_done(j, done.get(j.rel), retry_failed, settings)]
-    summary = BatchSummary(done_before=len(all_jobs) - len(todo), ignored=ignored)
-    summary.redone = sum(1 for j in todo if (entry := done.get(j.rel))  # done but for the settings
-                         and is_done(j, {**entry, "settings": settings}, retry_failed, settings))
+    todo, redone = unfinished(all_jobs, done, lambda j: j.rel, settings, lambda j, e: is_done(j, e, retry_failed))
+    summary = BatchSummary(done_before=len(all_jobs) - len(todo), redone=redone, ignored=ignored)
     if summary.redone:
         log(f"{summary.redone} photo(s) in {out_dir} were edited with another model, target or options: "
             "editing them again with these")

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from stylize.models.modelfile import StyleModel
 
 from .atomic import atomic_output
-from .batch import read_jsonl
+from .batch import read_jsonl, unfinished
 from .errors import InputError
 from .options import EditOptions
 from .video import VIDEO_SUFFIXES, edit_video
@@ -121,12 +121,10 @@ def edit_videos(source: Path, out_dir: Path, model: StyleModel, request: dict[st
     before = read_jsonl(out_dir / MANIFEST, "name")
     settings = options.settings_key(model, request)
 
-    def finished(job: VideoJob, row: dict | None) -> bool:
-        return bool(row) and row.get("settings") == settings and (
-            row["status"] == "done" and job.output.exists() or row["status"] == "failed" and not retry_failed)
+    def finished(job: VideoJob, row: dict) -> bool:
+        return row["status"] == "done" and job.output.exists() or row["status"] == "failed" and not retry_failed
 
-    todo = [j for j in jobs if not finished(j, before.get(j.name))]
-    redone = sum(1 for j in todo if (row := before.get(j.name)) and finished(j, {**row, "settings": settings}))
+    todo, redone = unfinished(jobs, before, lambda j: j.name, settings, finished)
     if redone:
         log(f"{redone} video(s) in {out_dir} were edited with another model, target or options: editing them "
             "again with these")
