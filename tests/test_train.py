@@ -186,6 +186,10 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
         assert split and target.split("=")[1] not in split
         mean = sum(r * n for r, n in split.values()) / sum(n for _, n in split.values())
         assert mean == pytest.approx(reached, abs=1e-3)
+    for kept, rate in result["others_kept"].items():  # and so do the attributes kept, split by the asked value
+        head, group = kept.split(" asked")[0].split(" when ")
+        split = [v for k, v in result["others_kept_by_target"].items() if k.startswith(f"{head} when {group}=")]
+        assert split and sum(r * n for r, n in split) / sum(n for _, n in split) == pytest.approx(rate, abs=1e-3)
     assert 0 <= result["same_person"] <= 1 and result["identity_distance_mean"] >= 0
     assert result["applied"] == "change at full resolution"
     # a second judge, of luminance only, reads the same edits: the same targets, its own reading of real faces

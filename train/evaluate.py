@@ -221,6 +221,7 @@ class Readings:
     per_target: dict[str, list[int]] = field(default_factory=dict)
     from_own: dict[str, list[int]] = field(default_factory=dict)  # split by the face's own value
     kept: dict[str, list[int]] = field(default_factory=dict)
+    kept_by_target: dict[str, list[int]] = field(default_factory=dict)  # split by the asked value
 
     def read(self, schema: DomainSchema, crops: np.ndarray, own: dict[str, str], edits: list[Edit],
              real: list[int], set_index: int) -> None:
@@ -238,6 +239,8 @@ class Readings:
             for h in read:
                 if h != e.group:
                     self.kept.setdefault(f"{h} when {e.group} asked", []).append(int(read[h] == seen[h]))
+                    self.kept_by_target.setdefault(f"{h} when {e.group}={e.value} asked", []).append(
+                        int(read[h] == seen[h]))
 
     def figures(self) -> dict:
         hits = [h for v in self.per_target.values() for h in v]
@@ -246,6 +249,8 @@ class Readings:
             "per_target": {k: rate(v) for k, v in sorted(self.per_target.items())},
             "per_target_by_source": {k: [rate(v), len(v)] for k, v in sorted(self.from_own.items())},
             "others_kept": {k: rate(v) for k, v in sorted(self.kept.items())},
+            # per asked value: gray hair may rightly read older, blond hair younger or more female
+            "others_kept_by_target": {k: [rate(v), len(v)] for k, v in sorted(self.kept_by_target.items())},
             # per group, and per value: how often the judge reads real faces of that value right, the ceiling of
             # what "target reached" can show for that value
             "judge_accuracy_on_real_test": {k: rate(v) for k, v in sorted(self.real_hits.items())},
@@ -325,7 +330,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "model_steps": model.provenance.get("steps"),
         "test_images": used,
         "applied": "change at full resolution" if keep_detail else "output",
-        **{k: main[k] for k in ("target_accuracy", "per_target", "per_target_by_source", "others_kept")},
+        **{k: main[k] for k in ("target_accuracy", "per_target", "per_target_by_source", "others_kept",
+                                "others_kept_by_target")},
         "same_person": rate(same) if same else None,
         "identity_distance_mean": round(float(np.mean(dist)), 4) if dist else None,
         "layout_correlation": {k: rate(v) for k, v in sorted(layout.items())},
