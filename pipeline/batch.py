@@ -142,6 +142,12 @@ def unfinished(jobs: list[T], entries: dict[str, dict], key: Callable[[T], str],
     return todo, redone
 
 
+def redone_note(count: int, noun: str, out_dir: Path) -> str:
+    """What a resumed folder run says about the ``count`` files it edits again for new settings (`unfinished`)."""
+    return (f"{count} {noun}(s) in {out_dir} were edited with another model, target or options: editing them again "
+            "with these")
+
+
 def is_done(job: Job, entry: dict, retry_failed: bool) -> bool:
     """Whether an earlier run's ``entry`` finished ``job`` from this very source file."""
     if entry.get("size") != job.size or entry.get("mtime") != job.mtime:
@@ -310,8 +316,7 @@ def edit_folder(in_dir: Path, out_dir: Path, model: StyleModel, request: dict[st
     todo, redone = unfinished(all_jobs, done, lambda j: j.rel, settings, lambda j, e: is_done(j, e, retry_failed))
     summary = BatchSummary(done_before=len(all_jobs) - len(todo), redone=redone, ignored=ignored)
     if summary.redone:
-        log(f"{summary.redone} photo(s) in {out_dir} were edited with another model, target or options: "
-            "editing them again with these")
+        log(redone_note(summary.redone, "photo", out_dir))
     todo_set = {j.rel for j in todo}
     for j in all_jobs:
         entry = done.get(j.rel)

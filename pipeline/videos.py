@@ -16,7 +16,7 @@ from tqdm import tqdm
 from stylize.models.modelfile import StyleModel
 
 from .atomic import atomic_output
-from .batch import read_jsonl, unfinished
+from .batch import read_jsonl, redone_note, unfinished
 from .errors import InputError
 from .options import EditOptions
 from .video import VIDEO_SUFFIXES, edit_video
@@ -126,8 +126,7 @@ def edit_videos(source: Path, out_dir: Path, model: StyleModel, request: dict[st
 
     todo, redone = unfinished(jobs, before, lambda j: j.name, settings, finished)
     if redone:
-        log(f"{redone} video(s) in {out_dir} were edited with another model, target or options: editing them "
-            "again with these")
+        log(redone_note(redone, "video", out_dir))
     rows = ray_rows(todo, model, request, options, ray) if ray else (edit_one(j, model, request, options)
                                                                       for j in todo)
     names = {str(j.source): j.name for j in todo}
