@@ -25,54 +25,60 @@ _HELP = {
               "it with one matrix per face (no streaks of colour: where it acts is the mask's alone).",
     "smooth_fields": "Fixed low-pass filters inside G on its attention mask (about a pixel at training size) and its "
                      "affine colour grid (neighbouring cells cannot alternate): neither can carry the fine stripes a "
-                     "guide rewards (README), whatever G learns.",
+                     "guide rewards (docs/celeba-experiments.md), whatever G learns.",
     "adv_loss": "nsgan: non-saturating loss with R1 on real images (StarGAN v2); wgan-gp: the paper's.",
     "lambda_r1": "Weight of the R1 penalty (nsgan).",
     "lambda_mask": "Weight of the attention mask's mean (masked): higher keeps more of the input.",
     "lambda_tv": "Weight of the attention mask's total variation (masked): higher makes it smoother.",
     "lambda_change_tv": "Weight of the total variation of G's change (output - input, absolute): charges fine "
-                        "patterns G paints over the face (the stripes and speckle a guide taught it: README) while "
+                        "patterns G paints over the face (the stripes and speckle a guide taught it: "
+                        "docs/celeba-experiments.md) while "
                         "a smooth recolour costs little (0: none).",
     "lambda_guide": "Weight of G's guide: a frozen attribute classifier trained on the real training faces before the "
                     "GAN (kept in the crop cache; other widths and seed than eval's judge), whose reading of G's faces "
                     "joins D's classification term (0: none).",
     "guide_steps": "Training steps of G's guide classifier (--lambda-guide).",
     "guide_groups": "Groups the guide speaks for, comma-separated (e.g. hair; empty: all). On CelebA a guide for "
-                    "gender taught G red or blue eyes, which a classifier reads as a gender (README).",
+                    "gender taught G red or blue eyes, which a classifier reads as a gender "
+                    "(docs/celeba-experiments.md).",
     "guide_gray": "The guide reads luminance only, so colour alone cannot satisfy it (meant for gender or age, where "
                   "a colour guide taught G red or blue eyes; not for hair colour, which is a colour).",
     "guide_robust": "Train G's guide on adversarial faces, each pixel moved up to this many grey levels (of 255) "
                     "the way that most fools it (FGSM from a random start; 0: plain; twice the guide's training "
                     "time). A robust classifier's gradient points at what it reads, not at faint patterns that fool "
-                    "it (the stripes a 64 px guide taught G: README).",
+                    "it (the stripes a 64 px guide taught G: docs/celeba-experiments.md).",
     "guide_size": "The side in pixels G's faces are brought down to before the guide reads them (it is trained so "
                   "too): at 16 it sees hair colour but not the fine speckle a full-size classifier is fooled by.",
     "lambda_colour_guide": "Weight of G's hair-colour guide: a linear classifier of the colour histogram of the hair "
                            "band (Lab, soft bins), fitted to the real training faces before the GAN (needs a hair "
                            "group; 0: none). It reads colour only, but ranking the asked colour first is all it asks: "
-                           "G still painted an olive yellow-green for blond (README); see --lambda-colour-match.",
+                           "G still painted an olive yellow-green for blond (docs/celeba-experiments.md); see "
+                           "--lambda-colour-match.",
     "lambda_colour_match": "Weight of the squared Hellinger distance of G's hair-band colour histogram to the asked "
                            "colour's mean over the real training faces (the colour guide's; 0: none): charges colours "
                            "real hair of that colour never has, which the guide's classifier may still rank first.",
     "lambda_green": "Weight of a charge on G turning pixels greener than neutral (Lab a* below 0) where the input "
                     "was not: no real hair colour is green, yet guided CelebA runs painted blond yellow-green "
-                    "(README). Not for sets whose targets may be green (anime). 0: none.",
+                    "(docs/celeba-experiments.md). Not for sets whose targets may be green (anime). 0: none.",
     "mask_teacher": "A masked model (file or bundled name; same labels and size) whose attention mask bounds G's: "
                     "what G's mask puts beyond the teacher's, for the same input and target, costs --lambda-teacher. "
                     "Meant to keep a pushed G (--lambda-guide) off the background: the bundled celeba model's mask "
-                    "stays mostly on the hair (README: it did, but G's blond turned greenish).",
+                    "stays mostly on the hair (docs/celeba-experiments.md: it did, but G's blond turned greenish).",
     "hide_backdrop": "Show D and G's guide every face with its backdrop (the crop's sides and top corners, outside "
                      "the template's head and hair) taken from another real face of the batch: CelebA's blonds "
-                     "have brighter backdrops, which a critic could pay G for lighting. Measured (README): it cost "
+                     "have brighter backdrops, which a critic could pay G for lighting. Measured "
+                     "(docs/celeba-experiments.md): it cost "
                      "blond and left the glow round heads, which lies inside the head region. Face datasets only.",
     "teacher_groups": "Groups whose edits the teacher bounds, comma-separated (e.g. hair: an edit that changes "
                       "nothing else is bounded, one that also changes gender or age is G's own; empty: every edit). "
-                      "Measured (README): freed, gender edits stayed weak, or with a plain gender guide became "
+                      "Measured (docs/celeba-experiments.md): freed, gender edits stayed weak, or with a plain gender "
+                      "guide became "
                       "eyeshadow that a classifier reads as a gender.",
     "lambda_teacher": "Weight of the teacher's bound on G's mask (--mask-teacher).",
     "lambda_teacher_change": "Weight of G's mean absolute change where the teacher's mask is under 0.1 "
                              "(--mask-teacher; fading to free as it rises to 0.1): a faint mask over a loud colour, "
-                             "the glow round dark heads a guided G lit (README), costs what it changes (0: none).",
+                             "the glow round dark heads a guided G lit (docs/celeba-experiments.md), costs what it "
+                             "changes (0: none).",
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
                "comma-separated; keeps D's classifier from resting on one small region that G then paints.",
     "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "
@@ -97,7 +103,8 @@ _HELP = {
     "d_repeat_num": "Stride-2 convolutions in D.",
     "lambda_cls": "Weight of the domain classification loss.",
     "g_cls_scale": "Scales the classification term of G's loss (D's stays --lambda-cls): 1 is the paper's; lower "
-                   "leaves more of the labels to a projection D (--d-projection), 0 all of them (README: on CelebA "
+                   "leaves more of the labels to a projection D (--d-projection), 0 all of them "
+                   "(docs/celeba-experiments.md: on CelebA "
                    "this reached fewer targets).",
     "lambda_rec": "Weight of the cycle reconstruction loss.",
     "lambda_gp": "Weight of the gradient penalty.",
@@ -115,7 +122,7 @@ _HELP = {
 
 # --help lists the trainer's many options under these headings, in this order; the dataset's own options, the run
 # folder and the recipe come first. The last heading holds the terms tried against CelebA's and anime's failures
-# (README, Training): measured, none of them in a bundled model's recipe.
+# (docs/celeba-experiments.md): measured, none of them in a bundled model's recipe.
 SECTIONS = {
     "Model": ("arch", "colour", "smooth_fields", "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num",
               "d_repeat_num", "d_projection", "ema"),
@@ -124,7 +131,7 @@ SECTIONS = {
                                "num_iters_decay", "g_lr", "d_lr", "n_critic", "beta1", "beta2"),
     "Budget, logging and device": ("max_seconds", "max_cpu_seconds", "seed", "sample_every", "checkpoint_every",
                                    "log_every", "device", "amp", "threads"),
-    "Experimental terms (measured in the README; no bundled model uses them)": (
+    "Experimental terms (measured in docs/celeba-experiments.md; no bundled model uses them)": (
         "lambda_change_tv", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray", "guide_robust",
         "lambda_colour_guide", "lambda_colour_match", "lambda_green", "mask_teacher", "lambda_teacher",
         "lambda_teacher_change", "teacher_groups", "hide_backdrop"),

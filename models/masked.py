@@ -23,8 +23,8 @@ same new colour, so the colour cannot vary in streaks or cells over the hair, an
 
 ``smooth=True`` (not in either paper) puts fixed binomial low-pass filters inside the network: on the mask (5 taps,
 after the sigmoid, so about one pixel of softness at model size) and on the affine grid (3 taps, before its
-up-sampling, so neighbouring cells cannot alternate). A guide rewarded fine stripes in either field (README's plaid);
-filtered, neither can carry them, whatever the weights.
+up-sampling, so neighbouring cells cannot alternate). A guide rewarded fine stripes in either field (the plaid in
+docs/celeba-experiments.md); filtered, neither can carry them, whatever the weights.
 """
 
 from __future__ import annotations

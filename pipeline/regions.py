@@ -27,7 +27,7 @@ CENTRE_SHARE, HALF_WIDTH, HALF_HEIGHT, SOFTNESS = 0.4, 1.1, 1.05, 0.15
 # The head and its hair, the same way: centred 0.4 eye-to-mouth distances above the eyes, 1.7 eye distances to each
 # side and tall enough to run off the crop's top and bottom, so that it leaves out the sides and top corners of a
 # crop, where CelebA's hair-colour difference (mean blond crop - mean black crop) is lowest and real blonds' backdrops
-# are brightest (README, *Hiding the backdrop, and more CPU time*).
+# are brightest (docs/celeba-experiments.md, *Hiding the backdrop, and more CPU time*).
 HEAD = (-0.4, 1.7, 4.0, 0.2)
 
 

@@ -4,14 +4,14 @@ hair colour joins G's loss; and each colour's mean histogram over those faces, w
 
 Why: the CNN guide (guide.py) is satisfied by whatever tint a small CNN reads as the asked colour. Bounded to the
 hair by a mask teacher, it taught G to turn dark hair a yellow-green that a colour-histogram judge
-(benchmarks/hair_colour_check.py) read as blond in 55% of the edits against 71% for the CNN judge (README). The
-classifier here reads nothing but the band's colours, and its best reading is bounded (a linear function of
-square-rooted histograms, which sum to one), but it only has to rank the asked value first, and the same olive
-yellow-green does that for "blond" (README: the runs with it). The distance to the asked value's mean real
-histogram charges every colour real hair of that value lacks; with it the hair came out a paler, warmer blond. Both
-are soft — each pixel shares itself between the neighbouring bins of each channel — so G's gradient flows through
-them. They are the benchmark's judge made differentiable, so that benchmark no longer checks a model trained with
-them; `stylize-train eval`'s CNN judge still does.
+(benchmarks/hair_colour_check.py) read as blond in 55% of the edits against 71% for the CNN judge
+(docs/celeba-experiments.md). The classifier here reads nothing but the band's colours, and its best reading is
+bounded (a linear function of square-rooted histograms, which sum to one), but it only has to rank the asked value
+first, and the same olive yellow-green does that for "blond" (docs/celeba-experiments.md: the runs with it). The
+distance to the asked value's mean real histogram charges every colour real hair of that value lacks; with it the hair
+came out a paler, warmer blond. Both are soft — each pixel shares itself between the neighbouring bins of each channel
+— so G's gradient flows through them. They are the benchmark's judge made differentiable, so that benchmark no longer
+checks a model trained with them; `stylize-train eval`'s CNN judge still does.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def greener(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """How far G turned pixels greener than neutral, where the input was not (``--lambda-green``): the mean over
     pixels of relu(min(a_real, 0) − a_fake), Lab a* in units of 256. A pixel G leaves alone, or makes redder, or
     that was green already and stays as green, costs nothing. No real hair colour is green, yet every guided CelebA
-    run painted a quarter to a third of its →blond hair greener than neutral (README)."""
+    run painted a quarter to a third of its →blond hair greener than neutral (docs/celeba-experiments.md)."""
     a_fake, a_real = rgb_to_lab((fake.float() + 1) / 2)[:, 1] - 0.5, rgb_to_lab((real.float() + 1) / 2)[:, 1] - 0.5
     return F.relu(a_real.clamp(max=0) - a_fake).mean()
 

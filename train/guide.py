@@ -3,8 +3,8 @@ whose reading of every generated face joins D's classification term in G's loss.
 
 Why: under the paper's critic G takes one step per five of D's, and D's classification head shares its features
 with the critic; after a CPU budget it still reads real faces loosely (D_cls about 1.3 on augmented reals), so
-"blond" reaches G as a weak, moving signal, and dark hair comes out a pale gold (README, *Training*). A classifier
-trained first gives G a fixed, sharper reading from its first step. It is not `eval`'s judge: other widths,
+"blond" reaches G as a weak, moving signal, and dark hair comes out a pale gold (docs/celeba-experiments.md). A
+classifier trained first gives G a fixed, sharper reading from its first step. It is not `eval`'s judge: other widths,
 another seed, and it sees G's faces shifted, partly blanked (as D does) and brought down to ``--guide-size``
 (16 px): a full-size guide was satisfied within a few hundred steps by a fine coloured speckle over the face (a run
 here), which the low-passed view cannot see; hair colour it sees well. What G learns has to hold for a classifier

@@ -117,6 +117,6 @@ def mask_penalties(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def change_tv(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Mean absolute total variation of G's change (fake - real): fine patterns G adds over the face (stripes,
-    speckle: what fooled a classifier, README) cost much, a smooth recolour little, and the input's own edges
-    nothing, since they cancel in the difference."""
+    speckle: what fooled a classifier, docs/celeba-experiments.md) cost much, a smooth recolour little, and the
+    input's own edges nothing, since they cancel in the difference."""
     return total_variation((fake - real).float(), 1)

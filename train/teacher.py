@@ -15,8 +15,9 @@ teacher's mask rises to it.
 
 The bundled teacher barely acts for gender or age (its gender edits flip 14% / 2%), so its bound might keep a student
 from learning them. ``--teacher-groups hair`` bounds only the edits that change nothing but the hair, the ones
-``--hair`` asks for; an edit that also changes gender or age is the student's own. Measured (README): freed, gender
-edits stayed as weak under D alone or a robust guide, and under the plain guide became eyeshadow a classifier reads.
+``--hair`` asks for; an edit that also changes gender or age is the student's own. Measured
+(docs/celeba-experiments.md): freed, gender edits stayed as weak under D alone or a robust guide, and under the plain
+guide became eyeshadow a classifier reads.
 """
 
 from __future__ import annotations

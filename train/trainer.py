@@ -4,7 +4,8 @@
 default): the resize-convolution, attention-mask generator of ``models/masked.py``, the non-saturating loss with R1
 and one critic step (StarGAN v2's objective), and an exponential moving average of G's weights, which is what gets
 exported. ``hybrid``: the budget generator and moving average with the paper's critic, which cleaned up the CK+
-faces and trained the bundled ``celeba`` model. The README's *Training* section has the equal-CPU-time comparisons.
+faces and trained the bundled ``celeba`` model. The README's *Training* section has the equal-CPU-time comparison,
+docs/celeba-experiments.md the rest.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class TrainConfig:
             return "--colour", f"{self.colour} needs --arch masked or plain (the paper's G paints its output)"
         if self.targets != "shuffle" and self.d_projection:
             # shuffled labels ask for what the batch has; other targets shift the label mix of the fakes, which a
-            # projection critic then scores from the labels alone, unbounded (a run here diverged: README)
+            # projection critic then scores from the labels alone, unbounded (a run here diverged:
+            # docs/celeba-experiments.md)
             return "--targets", (f"{self.targets} does not go with --d-projection (only shuffle keeps the asked "
                                  "labels distributed as the real ones)")
         if self.lambda_guide > 0 and not 4 <= self.guide_size <= 64:
@@ -450,8 +452,8 @@ class Trainer:
         """``x`` with its backdrop (outside ``regions.head``) taken from ``donor``, a real batch (``--hide-backdrop``),
         or ``x``. Real blonds' backdrops are brighter than black-haired people's in CelebA, so a D or guide that sees
         them could reward G for lighting the backdrop round a head; shown another real image's backdrop, neither can
-        read it, and G's change there earns nothing (README: the glow of guided runs lies inside the head region,
-        and stayed)."""
+        read it, and G's change there earns nothing (docs/celeba-experiments.md: the glow of guided runs lies inside
+        the head region, and stayed)."""
         return x if self.head is None else self.head * x + (1 - self.head) * donor
 
     def seen(self, x: torch.Tensor) -> torch.Tensor:
