@@ -60,6 +60,10 @@ _HELP = {
     "lambda_green": "Weight of a charge on G turning pixels greener than neutral (Lab a* below 0) where the input "
                     "was not: no real hair colour is green, yet guided CelebA runs painted blond yellow-green "
                     "(docs/celeba-experiments.md). Not for sets whose targets may be green (anime). 0: none.",
+    "lambda_id": "Weight of an identity term: G asked for the face's own labels should return it unchanged (L1, as "
+                 "the cycle's). Shuffled targets ask G for a face's own value of a group often (a blond asked "
+                 "blond), and the cycle alone does not charge what G paints then: streaks in hair that was already "
+                 "the asked colour, a glow round a dark head asked for black. 0: none.",
     "mask_teacher": "A masked model (file or bundled name; same labels and size) whose attention mask bounds G's: "
                     "what G's mask puts beyond the teacher's, for the same input and target, costs --lambda-teacher. "
                     "Meant to keep a pushed G (--lambda-guide) off the background: the bundled celeba model's mask "
@@ -133,7 +137,7 @@ SECTIONS = {
                                    "log_every", "device", "amp", "threads"),
     "Experimental terms (measured in docs/celeba-experiments.md; no bundled model uses them)": (
         "lambda_change_tv", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray", "guide_robust",
-        "lambda_colour_guide", "lambda_colour_match", "lambda_green", "mask_teacher", "lambda_teacher",
+        "lambda_colour_guide", "lambda_colour_match", "lambda_green", "lambda_id", "mask_teacher", "lambda_teacher",
         "lambda_teacher_change", "teacher_groups", "hide_backdrop"),
 }
 

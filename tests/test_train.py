@@ -684,6 +684,20 @@ def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
     assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_green"] == 5
 
 
+def test_the_identity_term_is_logged_and_recorded(tmp_path):
+    """--lambda-id: G's distance from the face when asked for its own labels, logged each G step, its weight kept in
+    the model file; a G fresh from its start changes the face a little, so the term is above zero."""
+    import csv
+
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--lambda-id", "3"], run, 4)
+    with open(run / "losses.csv") as f:
+        read = [float(r["G_id"]) for r in csv.DictReader(f) if r["G_id"]]
+    assert read and all(0 < v < 2 for v in read)
+    assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_id"] == 3
+
+
 def test_training_help_files_every_trainer_option_under_a_heading():
     from dataclasses import fields
 

@@ -88,6 +88,7 @@ class TrainConfig:
     lambda_colour_guide: float = 0.0
     lambda_colour_match: float = 0.0
     lambda_green: float = 0.0
+    lambda_id: float = 0.0
     mask_teacher: str = ""
     lambda_teacher: float = 10.0
     lambda_teacher_change: float = 0.0
@@ -433,6 +434,10 @@ class Trainer:
                                          self.guided)
                     g_loss = g_loss + cfg.lambda_guide * g_guide
                     log.update(G_guide=g_guide.item())
+                if cfg.lambda_id > 0:  # asked for its own labels, G should hand the face back unchanged
+                    g_id = (self.generate(x_real, c_org)[0] - x_real).abs().float().mean()
+                    g_loss = g_loss + cfg.lambda_id * g_id
+                    log.update(G_id=g_id.item())
                 if cfg.lambda_green > 0:
                     g_green = greener(x_fake, x_real)
                     g_loss = g_loss + cfg.lambda_green * g_green
@@ -494,7 +499,8 @@ class Trainer:
                   ["G_quiet"] if self.teacher is not None and cfg.lambda_teacher_change > 0 else []) + (
                   ["G_colour", "G_match"] if self.colour_guide is not None else []) + (
                   ["G_change_tv"] if cfg.lambda_change_tv > 0 else []) + (
-                  ["G_green"] if cfg.lambda_green > 0 else [])  # an older run's header stays valid
+                  ["G_green"] if cfg.lambda_green > 0 else []) + (
+                  ["G_id"] if cfg.lambda_id > 0 else [])  # an older run's header stays valid
         new_log = self.rank == 0 and not log_path.exists()
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
