@@ -192,6 +192,8 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
         assert split and sum(r * n for r, n in split) / sum(n for _, n in split) == pytest.approx(rate, abs=1e-3)
     assert 0 <= result["same_person"] <= 1 and result["identity_distance_mean"] >= 0
     assert result["applied"] == "change at full resolution"
+    own = result["own_value_change"]  # hair is one-hot: every face was asked for its own colour too
+    assert own and set(own) <= {"hair=black", "hair=blond"} and all(0 <= v < 255 for v in own.values())
     # a second judge, of luminance only, reads the same edits: the same targets, its own reading of real faces
     grey = result["greyscale_judge"]
     assert set(grey["per_target"]) == set(result["per_target"]) and 0 <= grey["target_accuracy"] <= 1

@@ -15,6 +15,8 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
   and edited image, below 0.6 (dlib's own same-person threshold), for face models;
 - layout kept: correlation of the 16x16 luminance of the face before and after (the face's arrangement survives a
   redraw, e.g. photo → anime), per target, and the share of edits at or above 0.5;
+- own value change: the mean change (grey levels) when asked for what the face already has (a blond asked blond),
+  which should be nothing: G's streaks or glow there are what a user sees on a face already of the asked colour;
 - reconstruction L1: mean |x − G(G(x, c_trg), c_org)| on model-size crops in [−1, 1] (the training loss's scale).
 """
 
@@ -289,6 +291,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         picks = np.linspace(0, len(picks) - 1, limit).round().astype(int)
     grid_at = set(picks[np.linspace(0, len(picks) - 1, min(GRID_ROWS, len(picks))).round().astype(int)].tolist())
     layout: dict[str, list[float]] = {}
+    own_change: dict[str, list[float]] = {}
     same, dist, l1, rows = [], [], [], []
     used = 0
     for i in tqdm(picks, desc="evaluating", unit="img", disable=not progress, leave=False):
@@ -299,7 +302,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         used += 1
         label = np.asarray(s.label, np.float32)
         own = schema.decode(label, s.set_index)
-        edits = edits_of(schema, label, s.set_index, keep_own=int(i) in grid_at)
+        edits = edits_of(schema, label, s.set_index, keep_own=True)  # own values: the grid, and what G does to them
         if not edits:
             continue
         x = to_tensor(sample.crop[None])
@@ -313,6 +316,9 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         ref = None
         if identity is not None and sample.landmarks is not None:  # mixed sets: anime faces have no landmarks
             ref = identity.descriptor(sample.image, sample.landmarks)
+        for k in set(range(len(edits))) - set(real):  # asked for what the face already has
+            own_change.setdefault(f"{edits[k].group}={edits[k].value}", []).append(
+                float(np.abs(crops[1 + k].astype(np.float32) - crops[0]).mean()))
         for k in real:
             e = edits[k]
             layout.setdefault(f"{e.group}={e.value}", []).append(layout_correlation(crops[0], crops[1 + k]))
@@ -336,6 +342,9 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "identity_distance_mean": round(float(np.mean(dist)), 4) if dist else None,
         "layout_correlation": {k: rate(v) for k, v in sorted(layout.items())},
         "layout_kept": rate([float(c >= LAYOUT_KEPT) for v in layout.values() for c in v]),
+        # mean change, grey levels of 255 over the crop, when asked for the face's own value (a blond asked blond):
+        # streaks or a glow that nothing asked for
+        "own_value_change": {k: round(float(np.mean(v)), 3) for k, v in sorted(own_change.items())},
         "reconstruction_l1": round(float(np.mean(l1)) if l1 else float("nan"), 4),
         "judge_accuracy_on_real_test": main["judge_accuracy_on_real_test"],
         "judge_steps": classifier_steps,
