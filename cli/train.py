@@ -32,8 +32,7 @@ _HELP = {
     "lambda_tv": "Weight of the attention mask's total variation (masked): higher makes it smoother.",
     "lambda_change_tv": "Weight of the total variation of G's change (output - input, absolute): charges fine "
                         "patterns G paints over the face (the stripes and speckle a guide taught it: "
-                        "docs/celeba-experiments.md) while "
-                        "a smooth recolour costs little (0: none).",
+                        "docs/celeba-experiments.md) while a smooth recolour costs little (0: none).",
     "lambda_guide": "Weight of G's guide: a frozen attribute classifier trained on the real training faces before the "
                     "GAN (kept in the crop cache; other widths and seed than eval's judge), whose reading of G's faces "
                     "joins D's classification term (0: none).",
@@ -63,7 +62,9 @@ _HELP = {
     "lambda_id": "Weight of an identity term: G asked for the face's own labels should return it unchanged (L1, as "
                  "the cycle's). Shuffled targets ask G for a face's own value of a group often (a blond asked "
                  "blond), and the cycle alone does not charge what G paints then: streaks in hair that was already "
-                 "the asked colour, a glow round a dark head asked for black. 0: none.",
+                 "the asked colour, a glow round a dark head asked for black. Measured (docs/celeba-experiments.md): "
+                 "it took the streaks off hair already blond, not the glow a blond edit puts round a dark head. "
+                 "0: none.",
     "mask_teacher": "A masked model (file or bundled name; same labels and size) whose attention mask bounds G's: "
                     "what G's mask puts beyond the teacher's, for the same input and target, costs --lambda-teacher. "
                     "Meant to keep a pushed G (--lambda-guide) off the background: the bundled celeba model's mask "
@@ -71,13 +72,12 @@ _HELP = {
     "hide_backdrop": "Show D and G's guide every face with its backdrop (the crop's sides and top corners, outside "
                      "the template's head and hair) taken from another real face of the batch: CelebA's blonds "
                      "have brighter backdrops, which a critic could pay G for lighting. Measured "
-                     "(docs/celeba-experiments.md): it cost "
-                     "blond and left the glow round heads, which lies inside the head region. Face datasets only.",
+                     "(docs/celeba-experiments.md): it cost blond and left the glow round heads, which lies inside "
+                     "the head region. Face datasets only.",
     "teacher_groups": "Groups whose edits the teacher bounds, comma-separated (e.g. hair: an edit that changes "
                       "nothing else is bounded, one that also changes gender or age is G's own; empty: every edit). "
                       "Measured (docs/celeba-experiments.md): freed, gender edits stayed weak, or with a plain gender "
-                      "guide became "
-                      "eyeshadow that a classifier reads as a gender.",
+                      "guide became eyeshadow that a classifier reads as a gender.",
     "lambda_teacher": "Weight of the teacher's bound on G's mask (--mask-teacher).",
     "lambda_teacher_change": "Weight of G's mean absolute change where the teacher's mask is under 0.1 "
                              "(--mask-teacher; fading to free as it rises to 0.1): a faint mask over a loud colour, "
@@ -108,8 +108,7 @@ _HELP = {
     "lambda_cls": "Weight of the domain classification loss.",
     "g_cls_scale": "Scales the classification term of G's loss (D's stays --lambda-cls): 1 is the paper's; lower "
                    "leaves more of the labels to a projection D (--d-projection), 0 all of them "
-                   "(docs/celeba-experiments.md: on CelebA "
-                   "this reached fewer targets).",
+                   "(docs/celeba-experiments.md: on CelebA this reached fewer targets).",
     "lambda_rec": "Weight of the cycle reconstruction loss.",
     "lambda_gp": "Weight of the gradient penalty.",
     "num_iters": "Total iterations (D updates).",
