@@ -392,6 +392,10 @@ def test_a_run_with_the_affine_colour_head_smooth_fields_and_one_group_targets_t
     with pytest.raises(ValueError, match="does not go with --d-projection"):  # the library refuses it too
         Trainer(None, tmp_path / "lib", TrainConfig(targets="one-group", d_projection=True))
     assert TrainConfig(colour="affine").conflict() is None and not (tmp_path / "lib").exists()
+    r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--lambda-id", "-1"])
+    assert r.exit_code == 2 and "--lambda-id" in r.output and "-1 must be 0 or more" in r.output, r.output
+    assert TrainConfig(g_cls_scale=-0.5).conflict()[0] == "--g-cls-scale"
+    assert not (tmp_path / "bad").exists()
 
 
 def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it(tmp_path):

@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -123,6 +123,9 @@ class TrainConfig:
     def conflict(self) -> tuple[str, str] | None:
         """(option, reason) for settings that cannot train together, None when there is none; checked before any
         data is read (the CLI shows it as a usage error)."""
+        for f in fields(self):  # a negative weight would reward the fault its term charges, silently
+            if (f.name.startswith("lambda_") or f.name == "g_cls_scale") and getattr(self, f.name) < 0:
+                return "--" + f.name.replace("_", "-"), f"{getattr(self, f.name):g} must be 0 or more (a loss weight)"
         if self.colour != "rgb" and self.arch == "stargan":
             return "--colour", f"{self.colour} needs --arch masked or plain (the paper's G paints its output)"
         if self.targets != "shuffle" and self.d_projection:
