@@ -754,3 +754,54 @@ def test_hidden_backdrop_shows_d_a_real_neighbours_sides_and_none_of_gs(tmp_path
                                   str(tmp_path / "bad"), *TINY])
     assert r.exit_code == 2 and "not aligned to a face" in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_real_face_teacher_adds_the_asked_labels_mean_less_the_own_labels_mean_of_the_nearest_faces():
+    """Eight "men" and eight "women" of two layouts (a light or a dark left half), the women with a bright square;
+    a man asked female gets that square (his layout's women less his layout's men, other faces only, mirrors
+    included), a man asked for another hair colour is not taught."""
+    from stylize.train.datasets.base import Crops, to_tensor
+    from stylize.train.prototypes import Prototypes, prototype_loss
+
+    schema = DomainSchema.single("celeba", schema_from_attrs(["Black_Hair", "Blond_Hair", "Male"]))
+    images, labels, rng = [], [], np.random.default_rng(0)
+    for i in range(16):
+        img = np.full((16, 16, 3), 100, np.uint8)
+        img[10:, 8:] = rng.integers(80, 120, (6, 8, 1))  # each face its own (no twins, which are left out)
+        img[:, :8] = 40 if i % 2 else 200  # two layouts, told apart by the left half
+        male = i < 8
+        if not male:
+            img[4:6, 11:13] = 250
+        images.append(img)
+        labels.append([1.0, 0.0, float(male)])
+    crops = Crops(np.stack(images), np.array(labels, np.float32), np.zeros(16, np.int64), {})
+    teacher = Prototypes(crops, schema, ("gender",), k=3, alpha=1.0)
+    x = to_tensor(crops.images[[0, 0]])  # a light-left man
+    own = torch.tensor([[1.0, 0, 1], [1.0, 0, 1]])
+    asked = torch.tensor([[1.0, 0, 0], [0.0, 1, 1]])  # female; blond (not taught)
+    target, rows = teacher.targets(x, own, asked, 0)
+    assert rows.tolist() == [1.0, 0.0]
+    change = (target - x) * 127.5
+    assert change[0, :, 4:6, 11:13].min() > 140  # the square the women have
+    assert change[0, :, :, :8].abs().max() < 1  # the same layout's halves, nothing taught there
+    assert torch.equal(target[1], x[1])
+    assert float(prototype_loss(target, target, rows)) == 0
+    assert float(prototype_loss(x, target, rows)) == pytest.approx(float((x[0] - target[0]).abs().mean()) / 2)
+    flipped, _ = teacher.targets(x.flip(-1), own, asked, 0)
+    assert ((flipped - x.flip(-1)) * 127.5)[0, :, 4:6, 3:5].min() > 140  # its mirror found the mirrored women
+
+
+def test_a_run_with_the_real_face_teacher_logs_it_and_records_its_settings(tmp_path):
+    import csv
+
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--lambda-proto", "10", "--proto-k", "1", "--proto-alpha", "2"], run, 4)
+    with open(run / "losses.csv") as f:
+        read = [float(r["G_proto"]) for r in csv.DictReader(f) if r["G_proto"]]
+    assert read and all(0 <= v < 2 for v in read)
+    recipe = load_model(run / "model.safetensors").provenance["recipe"]
+    assert recipe["lambda_proto"] == 10 and recipe["proto_k"] == 1 and recipe["proto_alpha"] == 2
+    r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--lambda-proto", "1",
+                                  "--proto-groups", "beard"])
+    assert r.exit_code == 2 and "--proto-groups" in r.output and "no group beard" in r.output, r.output

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from stylize.models.architectures import build_generator
 from stylize.models.modelfile import save_model
 from stylize.models.stargan import Discriminator
-from stylize.pipeline.regions import head
+from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head
 
 from .augment import augment, parse_policy
 from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice
@@ -51,6 +51,7 @@ from .losses import (
     r1_penalty,
     random_targets,
 )
+from .prototypes import Prototypes, prototype_loss
 from .teacher import edits_within, load_teacher, teacher_bounds
 
 ARCHS = ("masked", "plain", "stargan")  # plain: masked.py's decoder without the mask head
@@ -89,6 +90,10 @@ class TrainConfig:
     lambda_colour_match: float = 0.0
     lambda_green: float = 0.0
     lambda_id: float = 0.0
+    lambda_proto: float = 0.0
+    proto_groups: str = ""
+    proto_k: int = 32
+    proto_alpha: float = 1.5
     mask_teacher: str = ""
     lambda_teacher: float = 10.0
     lambda_teacher_change: float = 0.0
@@ -145,6 +150,9 @@ class TrainConfig:
             return "--lambda-teacher-change", "charges G's change where the teacher is quiet: name --mask-teacher"
         if self.teacher_groups and not self.mask_teacher:
             return "--teacher-groups", "names the edits the teacher bounds: name --mask-teacher"
+        if self.lambda_proto > 0 and (self.proto_k < 1 or self.proto_alpha <= 0):
+            return "--proto-k/--proto-alpha", f"need at least one neighbour and a weight above 0 " \
+                f"(got {self.proto_k}, {self.proto_alpha:g})"
         if self.mask_teacher and self.arch != "masked":
             return "--mask-teacher", f"bounds G's attention mask, and --arch {self.arch} has none"
         return None
@@ -197,6 +205,7 @@ class CheckedConfig:
     taught: tuple[str, ...]  # --teacher-groups (every edit when empty)
     head: np.ndarray | None  # --hide-backdrop: what of a crop D and the guide see as the face's own
     teacher: nn.Module | None  # --mask-teacher, on the CPU
+    proto: tuple[str, ...]  # --proto-groups (every group but hair when empty)
 
 
 def _blaming(option: str, check: Callable[[], T]) -> T:
@@ -205,6 +214,14 @@ def _blaming(option: str, check: Callable[[], T]) -> T:
         return check()
     except ValueError as e:  # SchemaError among them
         raise ConfigError(option, str(e).removeprefix(f"{option}: ")) from None
+
+
+def face_region(spec: DatasetSpec, size: int) -> np.ndarray | None:
+    """S×S×1 weights of the head in this dataset's crops (``regions.head``), None when they are not faces."""
+    try:
+        return head(spec.alignment, size)[..., None]
+    except ValueError:
+        return None
 
 
 def check_config(config: TrainConfig, spec: DatasetSpec) -> CheckedConfig:
@@ -227,7 +244,10 @@ def check_config(config: TrainConfig, spec: DatasetSpec) -> CheckedConfig:
               if config.hide_backdrop else None)
     teacher = (_blaming("--mask-teacher", lambda: load_teacher(config.mask_teacher, schema, config.image_size, "cpu"))
                if config.mask_teacher else None)
-    return CheckedConfig(policy, guided, taught, region, teacher)
+    proto = _blaming("--proto-groups", lambda: schema.named(config.proto_groups))
+    if not config.proto_groups:  # hair prototypes would teach the backdrop too (train/prototypes.py)
+        proto = tuple(g.name for g in schema.groups if g.name not in OUTSIDE_FACE_GROUPS)
+    return CheckedConfig(policy, guided, taught, region, teacher, proto)
 
 
 class Trainer:
@@ -264,6 +284,9 @@ class Trainer:
         self.colour_guide = (fit_colour_guide(self.train_crops, spec.schema, spec.alignment, self.device)
                              if config.colour_guided() else None)
         schema = spec.schema
+        self.prototypes = (Prototypes(self.train_crops, schema, checked.proto, config.proto_k, config.proto_alpha,
+                                      face_region(spec, config.image_size))
+                           if config.lambda_proto > 0 else None)
         self.teacher = None if checked.teacher is None else checked.teacher.to(self.device)
         self.G = make_generator(config, schema.c_dim).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.ema > 0 else None
@@ -441,6 +464,11 @@ class Trainer:
                     g_id = (self.generate(x_real, c_org)[0] - x_real).abs().float().mean()
                     g_loss = g_loss + cfg.lambda_id * g_id
                     log.update(G_id=g_id.item())
+                if self.prototypes is not None:
+                    target, rows = self.prototypes.targets(x_real, cls_org, cls_trg, set_index)
+                    g_proto = prototype_loss(x_fake, target, rows)
+                    g_loss = g_loss + cfg.lambda_proto * g_proto
+                    log.update(G_proto=g_proto.item())
                 if cfg.lambda_green > 0:
                     g_green = greener(x_fake, x_real)
                     g_loss = g_loss + cfg.lambda_green * g_green
@@ -503,7 +531,8 @@ class Trainer:
                   ["G_colour", "G_match"] if self.colour_guide is not None else []) + (
                   ["G_change_tv"] if cfg.lambda_change_tv > 0 else []) + (
                   ["G_green"] if cfg.lambda_green > 0 else []) + (
-                  ["G_id"] if cfg.lambda_id > 0 else [])  # an older run's header stays valid
+                  ["G_id"] if cfg.lambda_id > 0 else []) + (
+                  ["G_proto"] if cfg.lambda_proto > 0 else [])  # an older run's header stays valid
         new_log = self.rank == 0 and not log_path.exists()
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)

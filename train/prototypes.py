@@ -1,0 +1,107 @@
+"""Real faces as a teacher for the edits that change the face itself (``--lambda-proto``).
+
+Gender and age edits have to move brows, jaw, eyes and skin, and in a CPU budget G does not find that under D
+alone: the bundled ``celeba`` model flips gender on ~5% of held-out faces, and every push toward the judge (a
+heavier classification term, a guide) found a colour shortcut instead (red eyes, eyeshadow). Real faces already
+show the change: for a face asked to turn female, the ``k`` training faces most like it in layout that have the
+asked labels, less the ``k`` most like it that have its own, is the edit averaged over people (a prototype
+difference, as face-perception studies make their face transforms). Added to the face, as made here, it reads as the
+other gender to the eval judge on 38% of 300 held-out faces at alpha 1, 65% at 1.5 and 79% at 2 (the bundled model's
+gender edits: ~5%), with ghosted edges the average leaves; G is charged its L1 distance to ``face + alpha *
+difference`` and left to make it look real.
+
+Only the edits whose every changed group is named (``--proto-groups``, default gender and age) are taught: a hair
+colour prototype would teach the backdrop too (CelebA's blonds stand before brighter walls than its dark-haired
+people). The difference is kept to the head (``regions.head``) for the same reason. Neighbours come from the
+training crops and their mirror images (training batches are flipped at random), found by the cosine of their
+16 px luminance, the face itself left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stylize.models.schema import DomainSchema
+
+from .datasets.base import Crops
+
+FEATURE_SIZE = 16  # px: the layout neighbours are matched on (pose, hair outline, lighting), not the features
+
+
+def layout(x: torch.Tensor) -> torch.Tensor:
+    """N×3×S×S in [-1, 1] → N×FEATURE_SIZE² unit vectors of mean-removed luminance."""
+    grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
+    f = F.adaptive_avg_pool2d(grey, FEATURE_SIZE).flatten(1)
+    f = f - f.mean(1, keepdim=True)
+    return f / (f.norm(dim=1, keepdim=True) + 1e-6)
+
+
+class Prototypes:
+    """The training crops (and their mirrors) indexed by layout and labels, to make each taught edit's target."""
+
+    def __init__(self, crops: Crops, schema: DomainSchema, groups: Collection[str], k: int = 32,
+                 alpha: float = 1.5, region: np.ndarray | None = None) -> None:
+        self.schema, self.k, self.alpha = schema, k, alpha
+        self.groups = tuple(groups)
+        self.images = crops.images  # uint8 N×S×S×3, memory-mapped: only the neighbours are read
+        feats = [layout(torch.from_numpy(np.array(crops.images[i:i + 1024])).permute(0, 3, 1, 2).float() / 127.5 - 1)
+                 for i in range(0, len(crops.images), 1024)]
+        f = torch.cat(feats)
+        mirrored = f.view(-1, FEATURE_SIZE, FEATURE_SIZE).flip(-1).flatten(1)
+        self.features = torch.cat([f, mirrored])  # 2N: the first N as stored, then their mirror images
+        labels = torch.from_numpy(np.asarray(crops.labels[:, :schema.cls_dim]))
+        self.labels = torch.cat([labels, labels])
+        self.sets = np.concatenate([crops.sets, crops.sets])
+        self.region = None if region is None else torch.from_numpy(region).float().permute(2, 0, 1)[None]
+
+    def crop(self, index: int) -> torch.Tensor:
+        """The neighbour's crop, mirrored when ``index`` names a mirror image, as 3×S×S in [-1, 1]."""
+        n = len(self.images)
+        img = torch.from_numpy(np.array(self.images[index % n])).permute(2, 0, 1).float() / 127.5 - 1
+        return img.flip(-1) if index >= n else img
+
+    def taught(self, cls_org: torch.Tensor, cls_trg: torch.Tensor) -> torch.Tensor:
+        """N bools: the edits that change something, and only groups this teacher knows."""
+        changed = cls_org != cls_trg
+        inside = torch.zeros(cls_org.shape[1], dtype=torch.bool)
+        for name in self.groups:
+            inside[self.schema.slice(name)] = True
+        return changed.any(1) & ~(changed & ~inside.to(changed.device)).any(1)
+
+    @torch.no_grad()
+    def targets(self, x: torch.Tensor, cls_org: torch.Tensor, cls_trg: torch.Tensor, set_index: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N×3×S×S targets, N row weights 0/1): ``x + alpha * difference`` for every taught edit whose labels
+        both have ``k`` neighbours; ``x`` with weight 0 for the others."""
+        target, rows = x.detach().clone(), torch.zeros(len(x), device=x.device)
+        teach = self.taught(cls_org.cpu(), cls_trg.cpu())
+        if not teach.any():
+            return target, rows
+        sim = layout(x.detach().float().cpu()) @ self.features.T
+        in_set = torch.from_numpy(self.sets == set_index)
+        for i in torch.nonzero(teach).flatten().tolist():
+            means = []
+            for labels in (cls_trg[i].cpu(), cls_org[i].cpu()):
+                pool = in_set & (self.labels == labels).all(1) & (sim[i] < 0.9999)  # itself (and twins) left out
+                if int(pool.sum()) < self.k:
+                    break
+                s = torch.where(pool, sim[i], torch.tensor(-2.0))
+                means.append(torch.stack([self.crop(j) for j in s.topk(self.k).indices.tolist()]).mean(0))
+            if len(means) < 2:
+                continue
+            change = means[0] - means[1]
+            if self.region is not None:
+                change = change * self.region[0]
+            target[i] = (x[i].detach().float().cpu() + self.alpha * change).clamp(-1, 1).to(target.dtype).to(x.device)
+            rows[i] = 1.0
+        return target, rows
+
+
+def prototype_loss(fake: torch.Tensor, target: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Mean absolute distance of G's output to the prototype target over the taught rows, averaged over all N (as
+    the teacher's bound is), so the term's weight is per batch, not per taught edit."""
+    return ((fake.float() - target.float()).abs().mean((1, 2, 3)) * rows).mean()
