@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from stylize.models.schema import DomainSchema
 
-from .datasets.base import Crops
+from .datasets.base import Crops, to_tensor
+from .teacher import edits_within
 
 FEATURE_SIZE = 16  # px: the layout neighbours are matched on (pose, hair outline, lighting), not the features
 
@@ -48,9 +49,7 @@ class Prototypes:
         self.schema, self.k, self.alpha = schema, k, alpha
         self.groups = tuple(groups)
         self.images = crops.images  # uint8 N×S×S×3, memory-mapped: only the neighbours are read
-        feats = [layout(torch.from_numpy(np.array(crops.images[i:i + 1024])).permute(0, 3, 1, 2).float() / 127.5 - 1)
-                 for i in range(0, len(crops.images), 1024)]
-        f = torch.cat(feats)
+        f = torch.cat([layout(to_tensor(crops.images[i:i + 1024])) for i in range(0, len(crops.images), 1024)])
         mirrored = f.view(-1, FEATURE_SIZE, FEATURE_SIZE).flip(-1).flatten(1)
         self.features = torch.cat([f, mirrored])  # 2N: the first N as stored, then their mirror images
         labels = torch.from_numpy(np.asarray(crops.labels[:, :schema.cls_dim]))
@@ -58,19 +57,20 @@ class Prototypes:
         self.sets = np.concatenate([crops.sets, crops.sets])
         self.region = None if region is None else torch.from_numpy(region).float().permute(2, 0, 1)[None]
 
-    def crop(self, index: int) -> torch.Tensor:
-        """The neighbour's crop, mirrored when ``index`` names a mirror image, as 3×S×S in [-1, 1]."""
+    def mean_of(self, indices: torch.Tensor) -> torch.Tensor:
+        """The mean of these neighbours' crops (indices past N name mirror images), as 3×S×S in [-1, 1]."""
         n = len(self.images)
-        img = torch.from_numpy(np.array(self.images[index % n])).permute(2, 0, 1).float() / 127.5 - 1
-        return img.flip(-1) if index >= n else img
+        order = indices.sort().values  # the memory map reads ascending indices fastest
+        crops = to_tensor(self.images[(order % n).numpy()])
+        mirror = order >= n
+        crops[mirror] = crops[mirror].flip(-1)
+        return crops.mean(0)
 
     def taught(self, cls_org: torch.Tensor, cls_trg: torch.Tensor) -> torch.Tensor:
         """N bools: the edits that change something, and only groups this teacher knows."""
-        changed = cls_org != cls_trg
-        inside = torch.zeros(cls_org.shape[1], dtype=torch.bool)
-        for name in self.groups:
-            inside[self.schema.slice(name)] = True
-        return changed.any(1) & ~(changed & ~inside.to(changed.device)).any(1)
+        if not self.groups:  # edits_within reads no groups as all of them
+            return torch.zeros(len(cls_org), dtype=torch.bool)
+        return (cls_org != cls_trg).any(1) & edits_within(cls_org, cls_trg, self.schema, self.groups).bool()
 
     @torch.no_grad()
     def targets(self, x: torch.Tensor, cls_org: torch.Tensor, cls_trg: torch.Tensor, set_index: int
@@ -90,7 +90,7 @@ class Prototypes:
                 if int(pool.sum()) < self.k:
                     break
                 s = torch.where(pool, sim[i], torch.tensor(-2.0))
-                means.append(torch.stack([self.crop(j) for j in s.topk(self.k).indices.tolist()]).mean(0))
+                means.append(self.mean_of(s.topk(self.k).indices))
             if len(means) < 2:
                 continue
             change = means[0] - means[1]
