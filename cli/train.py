@@ -13,6 +13,8 @@ from stylize.models.masked import COLOURS
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.losses import TARGETS
+from stylize.train.prototypes import MATCHES as PROTO_MATCHES
+from stylize.train.prototypes import TARGETS as PROTO_TARGETS
 from stylize.train.trainer import ADV_LOSSES, ARCHS, RECIPES, TrainConfig
 
 DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -76,6 +78,12 @@ _HELP = {
     "proto_alpha": "How far the real-face teacher's target moves the face along that difference (1: the whole of "
                    "it; the eval judge read 1.5 times it as the other gender on 65% of held-out faces, 2 times on "
                    "79%).",
+    "proto_target": "What the real-face teacher draws G toward: difference (the face plus --proto-alpha times the "
+                    "difference of the two neighbour means, kept to the head) or mean (the mean of the neighbours "
+                    "with the asked labels, the whole image: for redraws such as selfie→anime; measured in "
+                    "docs/anime-experiments.md: softer anime faces with less speckle than without, not clean ones).",
+    "proto_match": "What the real-face teacher's neighbours are matched on: the 16 px luminance layout, or the 16 px "
+                   "colour image (keeps hair colour in a redraw).",
     "mask_teacher": "A masked model (file or bundled name; same labels and size) whose attention mask bounds G's: "
                     "what G's mask puts beyond the teacher's, for the same input and target, costs --lambda-teacher. "
                     "Meant to keep a pushed G (--lambda-guide) off the background: the bundled celeba model's mask "
@@ -94,8 +102,9 @@ _HELP = {
                              "(--mask-teacher; fading to free as it rises to 0.1): a faint mask over a loud colour, "
                              "the glow round dark heads a guided G lit (docs/celeba-experiments.md), costs what it "
                              "changes (0: none).",
-    "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout or both, "
-               "comma-separated; keeps D's classifier from resting on one small region that G then paints.",
+    "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout, resolution "
+               "(each image shown at a random lower resolution, down to half), comma-separated; keeps D's "
+               "classifier from resting on one small region, or on fine texture, that G then paints.",
     "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "
                     "judged against real faces of the asked labels, not of any labels.",
     "targets": "What G is asked for in training: shuffle (the batch's own labels, shuffled: every group changes at "
@@ -148,8 +157,8 @@ SECTIONS = {
     "Experimental terms (measured in docs/celeba-experiments.md; no bundled model uses them)": (
         "lambda_change_tv", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray", "guide_robust",
         "lambda_colour_guide", "lambda_colour_match", "lambda_green", "lambda_id", "lambda_proto", "proto_groups",
-        "proto_k", "proto_alpha", "mask_teacher", "lambda_teacher", "lambda_teacher_change", "teacher_groups",
-        "hide_backdrop"),
+        "proto_k", "proto_alpha", "proto_target", "proto_match", "mask_teacher", "lambda_teacher",
+        "lambda_teacher_change", "teacher_groups", "hide_backdrop"),
 }
 
 
@@ -177,7 +186,8 @@ def trainer_options(f):
                              help=_HELP.get(fld.name, ""))(f)
         else:
             kind = {"int": int, "float": float, "str": str}[str(fld.type)]
-            choices = {"arch": ARCHS, "adv_loss": ADV_LOSSES, "colour": COLOURS, "targets": TARGETS}
+            choices = {"arch": ARCHS, "adv_loss": ADV_LOSSES, "colour": COLOURS, "targets": TARGETS,
+                       "proto_target": PROTO_TARGETS, "proto_match": PROTO_MATCHES}
             kind = click.Choice(choices[fld.name]) if fld.name in choices else kind
             f = click.option(name, type=kind, default=fld.default, show_default=True, help=_HELP.get(fld.name, ""))(f)
     f = click.option("--recipe", type=click.Choice(list(RECIPES)), default="budget", show_default=True,
@@ -349,7 +359,8 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
               help="Scale each change, as `stylize --strength`.")
 @click.option("--judge-augment", default=",".join(POLICIES), show_default=True,
               help="How the judge's training faces are augmented (as --augment; '' for none): a judge trained on "
-                   "shifted, partly blanked faces is not swayed by a coloured patch on the eyes.")
+                   "shifted, partly blanked faces is not swayed by a coloured patch on the eyes; add resolution "
+                   "where sharpness alone tells the domains apart (anime against photos).")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
              grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str, strength: float,
              judge_augment: str) -> None:

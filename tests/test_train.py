@@ -313,6 +313,28 @@ def test_augmentation_shifts_and_blanks_each_image_and_lets_gradients_through():
     assert parse_policy("translation, cutout") == ("translation", "cutout") and parse_policy("") == ()
 
 
+def test_resolution_augmentation_takes_fine_detail_off_each_image_and_keeps_the_layout():
+    from stylize.train.augment import augment, parse_policy, resolution
+
+    gen = torch.Generator().manual_seed(0)
+    fine = torch.ones(1, 1, 32, 32)
+    fine[..., ::2, :] = -1  # stripes one pixel high: the finest detail there is
+    coarse = torch.zeros(1, 1, 32, 32)
+    coarse[..., :16, :] = 1  # top half bright: layout
+    x = torch.cat([fine, coarse]).repeat(8, 3, 1, 1).requires_grad_(True)
+    out = resolution(x, gen)
+    assert out.shape == x.shape
+    stripes = out[0::2].diff(dim=2).abs().mean((1, 2, 3))  # row-to-row swing: 2 in the source
+    assert (stripes < 2).all() and stripes.std() > 0  # each image its own resolution, never the source's detail
+    assert (out[1::2, :, :12].mean((1, 2, 3)) > 0.9).all() and (out[1::2, :, 20:].abs() < 0.1).all()
+    out.sum().backward()
+    assert x.grad.abs().sum() > 0  # differentiable: G learns through it
+    const = torch.full((2, 3, 16, 16), 0.25)
+    assert torch.allclose(augment(const, ("resolution",), gen), const)
+    assert parse_policy("translation,resolution") == ("translation", "resolution")
+    with pytest.raises(ValueError, match="resolution"):
+        parse_policy("blur")  # the error lists what is known
+
 @pytest.mark.parametrize("recipe", ["budget", "paper"])
 def test_a_run_with_augmented_discriminator_inputs_trains_and_records_it(recipe, tmp_path):
     data = standins.make_folder(tmp_path / "data")
@@ -791,6 +813,40 @@ def test_the_real_face_teacher_adds_the_asked_labels_mean_less_the_own_labels_me
     assert ((flipped - x.flip(-1)) * 127.5)[0, :, 4:6, 3:5].min() > 140  # its mirror found the mirrored women
 
 
+
+def test_the_real_face_teacher_for_a_redraw_is_the_mean_of_the_nearest_in_colour_of_the_asked_domain():
+    """Four red-haired and four green-haired "anime" pictures of one luminance, and a red-haired "selfie" asked
+    for anime: matched by colour, its target is the mean of the red-haired ones over the whole picture (their
+    bright lower half too); matched by luminance alone, red and green hair are one and the same."""
+    from stylize.models.schema import Group
+    from stylize.train.datasets.base import Crops, to_tensor
+    from stylize.train.prototypes import Prototypes
+
+    schema = DomainSchema.single("toy", [Group("domain", ("anime", "selfie"), "onehot", ("anime", "selfie"))])
+    rng = np.random.default_rng(0)
+
+    def picture(hair: tuple[int, int, int], lower: int) -> np.ndarray:
+        img = np.full((16, 16, 3), lower, np.uint8)
+        img[:8] = hair
+        return np.clip(img + rng.integers(-6, 7, img.shape), 0, 255).astype(np.uint8)  # no twins
+
+    red, green = (210, 40, 40), (40, 130, 40)  # luminance 91 and 93
+    images = [picture(red, 180) for _ in range(4)] + [picture(green, 180) for _ in range(4)]
+    labels = [[1.0, 0.0]] * 8
+    images.append(picture(red, 100))  # the selfie
+    labels.append([0.0, 1.0])
+    crops = Crops(np.stack(images), np.array(labels, np.float32), np.zeros(9, np.int64), {})
+    x = to_tensor(crops.images[[8]])
+    own, asked = torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]])
+    for match, hair_red in (("colour", True), ("luminance", False)):
+        teacher = Prototypes(crops, schema, ("domain",), k=4, target="mean", match=match)
+        target, rows = teacher.targets(x, own, asked, 0)
+        assert rows.tolist() == [1.0]
+        top, lower = (target[0] + 1) * 127.5, ((target[0] + 1) * 127.5)[:, 8:]
+        assert (top[0, :8].mean() > 180) == hair_red and (top[1, :8].mean() < 60) == hair_red
+        assert (lower.mean() - 180).abs() < 5  # the anime pictures' lower half, not the selfie's 100
+    with pytest.raises(ValueError):
+        Prototypes(crops, schema, ("domain",), target="median")
 def test_a_run_with_the_real_face_teacher_logs_it_and_records_its_settings(tmp_path):
     import csv
 
@@ -802,6 +858,14 @@ def test_a_run_with_the_real_face_teacher_logs_it_and_records_its_settings(tmp_p
     assert read and all(0 <= v < 2 for v in read)
     recipe = load_model(run / "model.safetensors").provenance["recipe"]
     assert recipe["lambda_proto"] == 10 and recipe["proto_k"] == 1 and recipe["proto_alpha"] == 2
+    redraw = tmp_path / "redraw"  # a folder-per-domain set, every edit a redraw toward its neighbours' mean
+    train(["folder", "--data", standins.make_folder(tmp_path / "folder"), "--lambda-proto", "10", "--proto-k", "2",
+           "--proto-target", "mean", "--proto-match", "colour"], redraw, 2)
+    with open(redraw / "losses.csv") as f:
+        read = [float(r["G_proto"]) for r in csv.DictReader(f) if r["G_proto"]]
+    assert read and all(0 < v < 2 for v in read)
+    recipe = load_model(redraw / "model.safetensors").provenance["recipe"]
+    assert recipe["proto_target"] == "mean" and recipe["proto_match"] == "colour"
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--lambda-proto", "1",
                                   "--proto-groups", "beard"])
     assert r.exit_code == 2 and "--proto-groups" in r.output and "no group beard" in r.output, r.output

@@ -94,6 +94,8 @@ class TrainConfig:
     proto_groups: str = ""
     proto_k: int = 32
     proto_alpha: float = 1.5
+    proto_target: str = "difference"
+    proto_match: str = "luminance"
     mask_teacher: str = ""
     lambda_teacher: float = 10.0
     lambda_teacher_change: float = 0.0
@@ -285,7 +287,7 @@ class Trainer:
                              if config.colour_guided() else None)
         schema = spec.schema
         self.prototypes = (Prototypes(self.train_crops, schema, checked.proto, config.proto_k, config.proto_alpha,
-                                      face_region(spec, config.image_size))
+                                      face_region(spec, config.image_size), config.proto_target, config.proto_match)
                            if config.lambda_proto > 0 else None)
         self.teacher = None if checked.teacher is None else checked.teacher.to(self.device)
         self.G = make_generator(config, schema.c_dim).to(self.device)
