@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from stylize.models.schema import DomainSchema
 
 from .datasets.base import Crops, to_tensor
+from .evaluate import LUMA
 from .teacher import edits_within
 
 FEATURE_SIZE = 16  # px: the layout neighbours are matched on (pose, hair outline, lighting), not the features
@@ -45,7 +46,7 @@ MATCHES = ("luminance", "colour")  # --proto-match
 def layout(x: torch.Tensor, match: str = "luminance") -> torch.Tensor:
     """N×3×S×S in [-1, 1] → N unit vectors of the mean-removed FEATURE_SIZE² luminance (or colour) image."""
     if match == "luminance":
-        x = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
+        x = (x * LUMA.to(x)).sum(1, keepdim=True)
     f = F.adaptive_avg_pool2d(x, FEATURE_SIZE).flatten(1)
     f = f - f.mean(1, keepdim=True)
     return f / (f.norm(dim=1, keepdim=True) + 1e-6)
