@@ -136,6 +136,9 @@ _HELP = {
     "n_critic": "D updates per G update.",
     "sample_every": "Write a sample grid every N iterations.",
     "checkpoint_every": "Save a resumable checkpoint and the model file every N iterations.",
+    "checkpoint_minutes": "Also save them whenever this many minutes of wall time have passed since the last save "
+                          "(0: by iterations only), so that a kill no handler sees (SIGKILL, a session's end) loses "
+                          "at most this much; Ctrl-C and SIGTERM always save first.",
     "log_every": "Append a row to losses.csv every N iterations.",
     "device": "auto, cpu, cuda or cuda:N.",
     "amp": "bfloat16 autocast on CUDA.",
@@ -153,7 +156,7 @@ SECTIONS = {
                                "lambda_mask", "lambda_tv", "augment", "targets", "batch_size", "num_iters",
                                "num_iters_decay", "g_lr", "d_lr", "n_critic", "beta1", "beta2"),
     "Budget, logging and device": ("max_seconds", "max_cpu_seconds", "seed", "sample_every", "checkpoint_every",
-                                   "log_every", "device", "amp", "threads"),
+                                   "checkpoint_minutes", "log_every", "device", "amp", "threads"),
     "Experimental terms (measured in docs/celeba-experiments.md; no bundled model uses them)": (
         "lambda_change_tv", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray", "guide_robust",
         "lambda_colour_guide", "lambda_colour_match", "lambda_green", "lambda_id", "lambda_proto", "proto_groups",

@@ -105,6 +105,43 @@ def test_resume_is_exact(tmp_path):
         assert torch.equal(sa["G"][k], sb["G"][k]), k
 
 
+def test_a_run_killed_past_its_checkpoint_resumes_with_each_step_logged_once(tmp_path):
+    """SIGKILL (a session's end) gives no handler a chance: the rows logged after the last checkpoint go, since the
+    resumed run logs those iterations again."""
+    data = standins.make_anime(tmp_path / "anime")
+    run = tmp_path / "run"
+    train(["anime-sketch", "--data", data], run, 3)
+    with open(run / "losses.csv", "a") as f:  # what a run killed at step 5 leaves behind its step-3 checkpoint
+        f.write("4,9.9,9.9,0.0001\n5,9.9,9.9,0.0001\n")
+    train(["anime-sketch", "--data", data], run, 6)
+    rows = [line.split(",") for line in (run / "losses.csv").read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 6] and "9.9" not in {r[1] for r in rows}
+
+
+@pytest.mark.parametrize("minutes, saved_at", [(1e-9, [1, 2, 3, 4, 4]), (0, [4])])
+def test_checkpoints_are_also_saved_by_wall_time(minutes, saved_at, tmp_path, monkeypatch):
+    from stylize.train.trainer import Trainer
+
+    steps: list[int] = []
+    save = Trainer.save_checkpoint
+    monkeypatch.setattr(Trainer, "save_checkpoint", lambda self: (steps.append(self.step), save(self))[1])
+    data = standins.make_anime(tmp_path / "anime")
+    r = CliRunner().invoke(main, ["anime-sketch", "--data", str(data), "--run", str(tmp_path / "run"), "--until", "4",
+                                  *TINY, "--checkpoint-every", "1000", "--checkpoint-minutes", str(minutes)])
+    assert r.exit_code == 0, r.output
+    assert steps == saved_at  # every step once the interval has passed, then the final save
+
+
+@pytest.mark.parametrize("option, value", [("--checkpoint-every", "0"), ("--sample-every", "0"),
+                                           ("--log-every", "-1"), ("--checkpoint-minutes", "-1")])
+def test_a_schedule_that_cannot_run_is_a_usage_error(option, value, tmp_path):
+    data = standins.make_anime(tmp_path / "anime")
+    r = CliRunner().invoke(main, ["anime-sketch", "--data", str(data), "--run", str(tmp_path / "run"), *TINY,
+                                  option, value])
+    assert r.exit_code == 2 and option in r.output and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_two_process_ddp_run_trains_and_exports(tmp_path):
     """torchrun with two CPU processes (gloo): the DDP path, the shared crop cache and rank-0-only outputs."""
     import subprocess

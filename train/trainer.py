@@ -118,6 +118,7 @@ class TrainConfig:
     seed: int = 0
     sample_every: int = 1000
     checkpoint_every: int = 1000
+    checkpoint_minutes: float = 10.0
     log_every: int = 10
     device: str = "auto"
     amp: bool = True
@@ -133,6 +134,11 @@ class TrainConfig:
         for f in fields(self):  # a negative weight would reward the fault its term charges, silently
             if (f.name.startswith("lambda_") or f.name == "g_cls_scale") and getattr(self, f.name) < 0:
                 return "--" + f.name.replace("_", "-"), f"{getattr(self, f.name):g} must be 0 or more (a loss weight)"
+        for name in ("sample_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                return "--" + name.replace("_", "-"), f"{getattr(self, name)} must be 1 or more (iterations)"
+        if self.checkpoint_minutes < 0:
+            return "--checkpoint-minutes", f"{self.checkpoint_minutes:g} must be 0 (only by iterations) or more"
         if self.colour != "rgb" and self.arch == "stargan":
             return "--colour", f"{self.colour} needs --arch masked or plain (the paper's G paints its output)"
         if self.targets != "shuffle" and self.d_projection:
@@ -335,6 +341,8 @@ class Trainer:
         torch.set_rng_state(ck["torch_rng"])
         if torch.cuda.is_available() and "cuda_rng" in ck:
             torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        if self.rank == 0:
+            trim_log(self.run_dir / "losses.csv", self.step)
 
     def save_checkpoint(self) -> None:
         """Atomic: written to a temporary name and renamed, so a kill mid-write keeps the previous one."""
@@ -539,6 +547,7 @@ class Trainer:
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
         last_g: dict[str, float] = {}
+        saved = time.monotonic()  # a kill no handler sees (SIGKILL, the session's end) loses at most this much
         restore = None
         if threading.current_thread() is threading.main_thread():
             restore = signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill saves a checkpoint like Ctrl-C
@@ -572,8 +581,10 @@ class Trainer:
                                 writer_tb.add_scalar(k, v, self.step)
                     if self.step % cfg.sample_every == 0:
                         self.sample_grid()
-                    if self.step % cfg.checkpoint_every == 0:
+                    if self.step % cfg.checkpoint_every == 0 or (
+                            cfg.checkpoint_minutes and time.monotonic() - saved >= 60 * cfg.checkpoint_minutes):
                         self.save_checkpoint()
+                        saved = time.monotonic()
         except KeyboardInterrupt:
             bar.close()
             self.save_checkpoint()
@@ -612,6 +623,19 @@ class Trainer:
 
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drops the rows logged after ``step``: a run killed past its last checkpoint resumes from that step, and its
+    log would otherwise hold those iterations twice."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+    if len(kept) < len(lines):
+        tmp = path.with_suffix(".csv.part")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
 
 
 def targets_for_each_value(schema, label: np.ndarray, set_index: int) -> list[np.ndarray]:
