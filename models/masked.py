@@ -4,7 +4,8 @@ Two changes to the paper's Table 1, each from a paper that measured it:
 
 - **Resize-convolution** (Odena et al., Distill 2016): nearest-neighbour ×2 then a 3×3 convolution instead of a
   4×4 stride-2 transposed convolution, whose uneven kernel overlap paints a checkerboard that a short training
-  run never learns away.
+  run never learns away. ``UpConv2d`` computes it without the up-sampled image (four 2×2 convolutions, one per
+  output phase): the same numbers for less than half the CPU.
 - **Attention mask** (GANimation, Pumarola et al. ECCV 2018): the decoder ends in two heads, a colour image ``C``
   (tanh) and a mask ``A`` (sigmoid), and the output is ``A·C + (1−A)·x``. Where the edit needs no change the
   input's own pixels come through, so identity, background, sharpness and temporal stability cost nothing to
@@ -63,8 +64,8 @@ class MaskedGenerator(nn.Module):
             nn.init.zeros_(self.affine.bias)
         for _ in range(2):
             layers += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(dim, dim // 2, kernel_size=3, stride=1, padding=1, bias=False),
+                nn.Identity(),  # where nn.Upsample was: UpConv2d up-samples itself (the weights' names stay)
+                UpConv2d(dim, dim // 2),
                 InstanceNorm(dim // 2),
                 nn.ReLU(inplace=True),
             ]
@@ -89,10 +90,26 @@ class MaskedGenerator(nn.Module):
             h = layer(h)
             if i == self.encoder_len - 1:
                 bottleneck = h
-        mask = self.attention(h) if self.attention is not None else None
+        if self.fusable_heads():
+            # both heads in one convolution: a 7x7 conv to 1 or 3 channels costs the same on the CPU, so one to 4
+            # costs half of the two (about a seventh of G's forward at 64 px)
+            both = F.conv2d(h, torch.cat([self.color[0].weight, self.attention[0].weight]), padding=3)
+            color, mask = torch.tanh(both[:, :3]), torch.sigmoid(both[:, 3:])
+        else:
+            mask = self.attention(h) if self.attention is not None else None
+            color = self.color(h) if self.affine is None else self.recolour(x, bottleneck)
         if mask is not None and self.smooth:
             mask = binomial_blur(mask, 5)
-        return (self.color(h) if self.affine is None else self.recolour(x, bottleneck)), mask
+        return color, mask
+
+    def fusable_heads(self) -> bool:
+        """Whether the colour and mask heads are the two bias-free 7x7 convolutions this class builds (a test or a
+        caller may have swapped one for another layer)."""
+        if self.color is None or self.attention is None:
+            return False
+        convs = (self.color[0], self.attention[0])
+        return all(type(m) is nn.Conv2d and m.kernel_size == (7, 7) and m.padding == (3, 3) and m.bias is None
+                   and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1 for m in convs)
 
     def recolour(self, x: torch.Tensor, bottleneck: torch.Tensor) -> torch.Tensor:
         """``C = M·x + b`` per pixel, M and b bilinearly up-sampled from the bottleneck's grid (or one per image)."""
@@ -118,6 +135,32 @@ class MaskedGenerator(nn.Module):
         color, mask = self.parts(x, c)
         out = self.blend(x, color, mask)
         return (out, mask) if return_mask else out
+
+
+class UpConv2d(nn.Conv2d):
+    """Nearest-neighbour ×2 up-sampling followed by this 3×3 convolution (padding 1, no bias), computed without
+    the up-sampled image: each of the four output phases (row and column even or odd) sees only two rows and two
+    columns of the input, so it is a 2×2 convolution of the input whose taps are sums of the 3×3 kernel's. Same
+    arithmetic as up-sampling then convolving, 4/9 of the multiplies and no copy four times the input's size: 2.3
+    to 3x faster forward and backward on the CPU at the decoder's sizes."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight
+        # rows: an even output row reads input rows (i-1, i) with kernel rows (0, 1+2); an odd one (i, i+1), (0+1, 2)
+        rows = (torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),
+                torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2))
+        padded, (n, _, height, width) = F.pad(x, (1, 1, 1, 1)), x.shape
+        phases = []
+        for a, k in enumerate(rows):
+            for b, kernel in enumerate((torch.stack([k[..., 0], k[..., 1] + k[..., 2]], -1),
+                                        torch.stack([k[..., 0] + k[..., 1], k[..., 2]], -1))):
+                phases.append(F.conv2d(padded[:, :, a:a + height + 1, b:b + width + 1], kernel))
+        # channel c of phase (a, b) is pixel_shuffle's channel 4c + 2a + b
+        out = torch.stack(phases, 2).reshape(n, 4 * self.out_channels, height, width)
+        return F.pixel_shuffle(out, 2)
 
 
 def binomial_blur(x: torch.Tensor, taps: int) -> torch.Tensor:

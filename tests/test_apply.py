@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from stylize.cli.main import main as stylize_main
 from stylize.models import Alignment, DomainSchema, Group, ModelFileError, bundled_for, load_model, save_model
 from stylize.models.alignment import CELEBA_TEMPLATE
-from stylize.models.masked import MaskedGenerator
+from stylize.models.masked import MaskedGenerator, UpConv2d
 from stylize.pipeline.align import face_transform, warp_to_crop
 from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
@@ -44,6 +44,36 @@ def test_mask_zero_gives_the_input_and_mask_one_the_colour_image():
     assert torch.equal(g.blend(x, color, torch.ones_like(mask)), color)
     out, m = g(x, c, return_mask=True)
     assert torch.allclose(out, mask * color + (1 - mask) * x) and torch.equal(m, mask)
+
+
+@pytest.mark.parametrize("side", [1, 5, 8])
+def test_the_decoder_up_samples_and_convolves_as_the_textbook_layers_do(side):
+    """UpConv2d (four 2x2 phase convolutions) against nearest x2 then a 3x3 convolution: same outputs and weight
+    gradients, edges included (odd and one-pixel sides)."""
+    torch.manual_seed(0)
+    layer = UpConv2d(6, 4)
+    x = torch.randn(2, 6, side, side + 1, dtype=torch.float64, requires_grad=True)
+    layer.double()
+    out = layer(x)
+    ref = torch.nn.functional.conv2d(torch.nn.functional.interpolate(x, scale_factor=2), layer.weight, padding=1)
+    assert out.shape == ref.shape == (2, 4, 2 * side, 2 * side + 2)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (x, layer.weight), g)
+    refs = torch.autograd.grad(ref, (x, layer.weight), g)
+    for a, b in zip(grads, refs, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_the_fused_heads_give_what_the_two_heads_give_apart():
+    torch.manual_seed(0)
+    g = MaskedGenerator(conv_dim=8, c_dim=3, repeat_num=1).double()
+    x, c = torch.rand(2, 3, 16, 16, dtype=torch.float64) * 2 - 1, torch.eye(3, dtype=torch.float64)[[0, 2]]
+    assert g.fusable_heads()
+    color, mask = g.parts(x, c)
+    h = g.main(torch.cat([x, c.view(2, 3, 1, 1).expand(-1, -1, 16, 16)], 1))  # the features the heads read
+    torch.testing.assert_close(color, g.color(h), rtol=0, atol=1e-12)
+    torch.testing.assert_close(mask, g.attention(h), rtol=0, atol=1e-12)
 
 
 def test_affine_colour_head_recolours_the_input_and_starts_as_the_identity():

@@ -1,0 +1,90 @@
+"""What the budget generator's decoder costs on the CPU, computed as it is against the textbook way.
+
+The decoder's resize-convolutions (nearest ×2, then 3×3) run as ``UpConv2d``: four 2×2 convolutions of the input,
+one per output phase, with no up-sampled copy; its two 7×7 heads (colour, mask) run as one convolution to four
+channels. Both give the same numbers as the textbook layers (the difference is printed); this script times each
+both ways at the decoder's sizes, then a whole generator forward and forward+backward with both switched back to
+the textbook layers, so the ratios come from one run on one machine.
+
+    python benchmarks/decoder.py [--conv-dim 32] [--repeat-num 3] [--image-size 64] [--batch 16] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+from unittest import mock
+
+import torch
+import torch.nn.functional as F
+
+from stylize.models.masked import MaskedGenerator, UpConv2d
+
+
+def cpu_ms(f, n: int) -> float:
+    """Mean CPU milliseconds of ``f()`` over ``n`` calls after one warm-up call."""
+    f()
+    c0 = time.process_time()
+    for _ in range(n):
+        f()
+    return (time.process_time() - c0) / n * 1000
+
+
+def textbook_up(self: UpConv2d, x: torch.Tensor) -> torch.Tensor:
+    return F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), self.weight, padding=1)
+
+
+def compare(name: str, ref, new, inputs: tuple[torch.Tensor, ...], n: int) -> None:
+    """Times ``ref(*inputs)`` against ``new(*inputs)``, forward and forward + backward, and prints how far apart."""
+    out = ref(*inputs)
+    err = (new(*inputs) - out).abs().max().item() / out.abs().max().item()
+    passes = (("forward", lambda f: f(*inputs)), ("  forward + backward", lambda f: f(*inputs).sum().backward()))
+    for what, wrap in passes:
+        a, b = cpu_ms(lambda: wrap(ref), n), cpu_ms(lambda: wrap(new), n)  # noqa: B023 (called at once)
+        label = f"{name}, {what}" if what == "forward" else what
+        print(f"{label:46s} {a:8.1f} {b:8.1f} {a / b:7.2f}x" + (f"   {err:.1e}" if what == "forward" else ""),
+              flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--conv-dim", type=int, default=32)
+    p.add_argument("--repeat-num", type=int, default=3)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=10)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    n, s, d = a.batch, a.image_size, a.conv_dim
+    print(f"batch {n}, {s} px, G {d} channels / {a.repeat_num} blocks, {a.threads} thread(s); CPU ms a call")
+    print(f"{'':46s} {'textbook':>8s} {'as run':>8s} {'ratio':>8s}   max diff / max |out|")
+    for cin, side in ((4 * d, s // 4), (2 * d, s // 2)):
+        layer = UpConv2d(cin, cin // 2)
+        compare(f"up {cin}->{cin // 2} ch, {side}->{2 * side} px", partial(textbook_up, layer), layer,
+                (torch.randn(n, cin, side, side, requires_grad=True),), a.repeats)
+    heads = (torch.randn(n, d, s, s, requires_grad=True), torch.randn(3, d, 7, 7, requires_grad=True),
+             torch.randn(1, d, 7, 7, requires_grad=True))
+    compare(f"heads 7x7, {d}->3 and {d}->1 ch",
+            lambda h, wc, wa: torch.cat([F.conv2d(h, wc, padding=3), F.conv2d(h, wa, padding=3)], 1),
+            lambda h, wc, wa: F.conv2d(h, torch.cat([wc, wa]), padding=3), heads, a.repeats)
+    G = MaskedGenerator(d, 6, a.repeat_num)
+    x, c = torch.rand(n, 3, s, s) * 2 - 1, torch.rand(n, 6)
+    with torch.no_grad():
+        ref = G(x, c)
+    with mock.patch.object(UpConv2d, "forward", textbook_up), \
+            mock.patch.object(MaskedGenerator, "fusable_heads", lambda self: False):
+        with torch.no_grad():
+            err = (G(x, c) - ref).abs().max().item()
+        t_fwd = cpu_ms(lambda: G(x, c), a.repeats)
+        t_both = cpu_ms(lambda: G(x, c).mean().backward(), a.repeats)
+    print(f"whole G, textbook layers: forward {t_fwd:.1f}, forward + backward {t_both:.1f}")
+    n_fwd, n_both = cpu_ms(lambda: G(x, c), a.repeats), cpu_ms(lambda: G(x, c).mean().backward(), a.repeats)
+    print(f"whole G as run: forward {n_fwd:.1f} ({t_fwd / n_fwd:.2f}x), forward + backward {n_both:.1f} "
+          f"({t_both / n_both:.2f}x); outputs differ by {err * 127.5:.1e} grey levels at most")
+
+
+if __name__ == "__main__":
+    main()
