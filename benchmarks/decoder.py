@@ -7,13 +7,21 @@ both ways at the decoder's sizes, then a whole generator forward and forward+bac
 the textbook layers, so the ratios come from one run on one machine.
 
     python benchmarks/decoder.py [--conv-dim 32] [--repeat-num 3] [--image-size 64] [--batch 16] [--threads 1]
+                                 [--clip ../shared/footage/hand-over-face.mp4] [--celeba ../shared/data/celeba]
+                                 [--selfie2anime ../shared/data/selfie2anime]
+
+``--clip`` also times the pipeline's translate stage (the bundled ``celeba`` model) on that clip's faces, both ways
+in alternating rounds; ``--celeba`` and ``--selfie2anime`` time a training iteration on that data (its crops aligned
+into a temporary cache first, which takes minutes, unless ``--cache`` names one that holds them).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from unittest import mock
 
 import torch
@@ -33,6 +41,88 @@ def cpu_ms(f, n: int) -> float:
 
 def textbook_up(self: UpConv2d, x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), self.weight, padding=1)
+
+
+@contextmanager
+def textbook():
+    """Every MaskedGenerator in this process up-samples, convolves and runs its heads the textbook way."""
+    with mock.patch.object(UpConv2d, "forward", textbook_up), \
+            mock.patch.object(MaskedGenerator, "fusable_heads", lambda self: False):
+        yield
+
+
+def translate_ms(clip: Path, rounds: int) -> tuple[float, float]:
+    """CPU ms a frame of the pipeline's translate stage (bundled celeba model, --hair blond, the pipeline's batch and
+    threads) on ``clip``'s tracked, aligned faces: (textbook layers, as run), alternating rounds after a first one."""
+    from stylize.models import load_model
+    from stylize.pipeline.align import align_frames
+    from stylize.pipeline.decode import read_frames
+    from stylize.pipeline.detect import detect_frames
+    from stylize.pipeline.ffmpeg_tools import probe
+    from stylize.pipeline.options import EditOptions
+    from stylize.pipeline.track import FaceTracker, SmoothingConfig
+    from stylize.pipeline.translate import generator_threads, translate_frames
+
+    info, model, options = probe(clip), load_model("celeba"), EditOptions(progress=False)
+    frames = list(detect_frames(read_frames(clip, info), options.make_detector(), options.detect_every))
+    faces = list(align_frames(FaceTracker(SmoothingConfig())(frames), model.alignment, model.image_size))
+    translator = options.make_translator(model, {"hair": "blond"})
+
+    def once() -> float:
+        c0 = time.process_time()
+        list(translate_frames(faces, translator, options.batch_size))
+        return (time.process_time() - c0) / len(faces) * 1000
+
+    times: tuple[list[float], list[float]] = ([], [])
+    with generator_threads():
+        for r in range(rounds + 1):
+            with textbook():
+                a = once()
+            b = once()
+            if r:
+                times[0].append(a)
+                times[1].append(b)
+    return sum(times[0]) / rounds, sum(times[1]) / rounds
+
+
+def train_step_s(dataset: str, root: Path, cache: Path | None, rounds: int, steps: int) -> tuple[float, float]:
+    """CPU s of a training iteration on real data (one thread): ``celeba`` with the bundled model's recipe, ``anime``
+    (selfie2anime) with the anime runs' plain 6-block G and projection D: (textbook layers, as run), alternating
+    rounds of ``steps`` iterations after a first one."""
+    import tempfile
+
+    from stylize.train.datasets import build_dataset
+    from stylize.train.datasets.base import batches
+    from stylize.train.trainer import TrainConfig, Trainer
+
+    if dataset == "celeba":
+        spec = build_dataset("celeba", root=root, attrs=("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair",
+                                                         "Male", "Young"))
+        cfg = TrainConfig(image_size=64, g_repeat_num=3, threads=1, adv_loss="wgan-gp", n_critic=5, beta1=0.5,
+                          beta2=0.999, augment="translation,cutout")  # --recipe hybrid, as bundled
+    else:
+        spec = build_dataset("folder", root=root, align_domains=("selfie",))
+        cfg = TrainConfig(arch="plain", image_size=64, threads=1, d_projection=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(spec, Path(tmp) / "run", cfg, cache_dir=cache or Path(tmp) / "cache")
+        stream = batches(trainer.train_crops, cfg.batch_size, trainer.rng)
+
+        def once() -> float:
+            c0 = time.process_time()
+            for _ in range(steps):
+                trainer.train_step(*next(stream))
+                trainer.step += 1
+            return (time.process_time() - c0) / steps
+
+        times: tuple[list[float], list[float]] = ([], [])
+        for r in range(rounds + 1):
+            with textbook():
+                a = once()
+            b = once()
+            if r:
+                times[0].append(a)
+                times[1].append(b)
+    return sum(times[0]) / rounds, sum(times[1]) / rounds
 
 
 def compare(name: str, ref, new, inputs: tuple[torch.Tensor, ...], n: int) -> None:
@@ -55,6 +145,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--clip", type=Path, default=None, help="also time the translate stage on this clip's faces")
+    p.add_argument("--celeba", type=Path, default=None, help="also time a training iteration of the bundled recipe")
+    p.add_argument("--selfie2anime", type=Path, default=None, help="... and of the anime runs' recipe")
+    p.add_argument("--cache", type=Path, default=None, help="crop cache of earlier runs (default: a temporary one)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -74,8 +168,7 @@ def main() -> None:
     x, c = torch.rand(n, 3, s, s) * 2 - 1, torch.rand(n, 6)
     with torch.no_grad():
         ref = G(x, c)
-    with mock.patch.object(UpConv2d, "forward", textbook_up), \
-            mock.patch.object(MaskedGenerator, "fusable_heads", lambda self: False):
+    with textbook():
         with torch.no_grad():
             err = (G(x, c) - ref).abs().max().item()
         t_fwd = cpu_ms(lambda: G(x, c), a.repeats)
@@ -84,6 +177,14 @@ def main() -> None:
     n_fwd, n_both = cpu_ms(lambda: G(x, c), a.repeats), cpu_ms(lambda: G(x, c).mean().backward(), a.repeats)
     print(f"whole G as run: forward {n_fwd:.1f} ({t_fwd / n_fwd:.2f}x), forward + backward {n_both:.1f} "
           f"({t_both / n_both:.2f}x); outputs differ by {err * 127.5:.1e} grey levels at most")
+    if a.clip:
+        t, r = translate_ms(a.clip, 3)
+        print(f"translate stage on {a.clip.name} (bundled celeba, --hair blond): textbook {t:.2f}, as run {r:.2f} "
+              f"CPU ms a frame ({t / r:.2f}x)")
+    for name, root, steps in (("celeba", a.celeba, 10), ("anime", a.selfie2anime, 6)):
+        if root:
+            t, r = train_step_s(name, root, a.cache, 3, steps)
+            print(f"training iteration, {name}: textbook {t:.3f}, as run {r:.3f} CPU s ({t / r:.2f}x)", flush=True)
 
 
 if __name__ == "__main__":
