@@ -141,8 +141,8 @@ class UpConv2d(nn.Conv2d):
     """Nearest-neighbour ×2 up-sampling followed by this 3×3 convolution (padding 1, no bias), computed without
     the up-sampled image: each of the four output phases (row and column even or odd) sees only two rows and two
     columns of the input, so it is a 2×2 convolution of the input whose taps are sums of the 3×3 kernel's. Same
-    arithmetic as up-sampling then convolving, 4/9 of the multiplies and no copy four times the input's size: 2.3
-    to 3x faster forward and backward on the CPU at the decoder's sizes."""
+    arithmetic as up-sampling then convolving, 4/9 of the multiplies and no copy four times the input's size: about
+    2 to 3x faster forward and backward on the CPU at the decoder's sizes (benchmarks/decoder.py)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)

@@ -105,16 +105,23 @@ def test_resume_is_exact(tmp_path):
         assert torch.equal(sa["G"][k], sb["G"][k]), k
 
 
-def test_a_run_killed_past_its_checkpoint_resumes_with_each_step_logged_once(tmp_path):
-    """SIGKILL (a session's end) gives no handler a chance: the rows logged after the last checkpoint go, since the
-    resumed run logs those iterations again."""
+@pytest.mark.parametrize("checkpointed", [3, 0])
+def test_a_run_killed_past_its_checkpoint_resumes_with_each_step_logged_once(checkpointed, tmp_path):
+    """SIGKILL (a session's end) gives no handler a chance: the rows logged after the last checkpoint (or before
+    the first) go, since the resumed run logs those iterations again."""
     data = standins.make_anime(tmp_path / "anime")
     run = tmp_path / "run"
-    train(["anime-sketch", "--data", data], run, 3)
-    with open(run / "losses.csv", "a") as f:  # what a run killed at step 5 leaves behind its step-3 checkpoint
-        f.write("4,9.9,9.9,0.0001\n5,9.9,9.9,0.0001\n")
+    if checkpointed:
+        train(["anime-sketch", "--data", data], run, checkpointed)
+    else:
+        run.mkdir()
+        (run / "losses.csv").write_text("step,seconds,cpu_seconds,g_lr\n1,9.9,9.9,0.0001\n")
+    with open(run / "losses.csv", "a") as f:  # what a run killed at step 5 leaves behind its last checkpoint
+        f.write("4,9.9,9.9,0.0001\n5,9.9,9.9,0.0001\n6,9.9,9")  # the last row torn by the kill
     train(["anime-sketch", "--data", data], run, 6)
-    rows = [line.split(",") for line in (run / "losses.csv").read_text().splitlines()[1:]]
+    log = (run / "losses.csv").read_text().splitlines()
+    rows = [line.split(",") for line in log[1:]]
+    assert log[0].startswith("step,seconds,cpu_seconds,g_lr,D_adv")
     assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 6] and "9.9" not in {r[1] for r in rows}
 
 

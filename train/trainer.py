@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import math
 import os
 import platform
 import random
@@ -341,8 +342,6 @@ class Trainer:
         torch.set_rng_state(ck["torch_rng"])
         if torch.cuda.is_available() and "cuda_rng" in ck:
             torch.cuda.set_rng_state_all(ck["cuda_rng"])
-        if self.rank == 0:
-            trim_log(self.run_dir / "losses.csv", self.step)
 
     def save_checkpoint(self) -> None:
         """Atomic: written to a temporary name and renamed, so a kill mid-write keeps the previous one."""
@@ -543,7 +542,9 @@ class Trainer:
                   ["G_green"] if cfg.lambda_green > 0 else []) + (
                   ["G_id"] if cfg.lambda_id > 0 else []) + (
                   ["G_proto"] if cfg.lambda_proto > 0 else [])  # an older run's header stays valid
-        new_log = self.rank == 0 and not log_path.exists()
+        if self.rank == 0:  # rows a killed run logged past its last checkpoint go; before its first, all of them
+            trim_log(log_path, self.step)
+        new_log = self.rank == 0 and (not log_path.exists() or log_path.stat().st_size == 0)
         writer_tb = self.tensorboard()
         bar = tqdm(total=until, initial=self.step, desc="training", unit="it", disable=not progress or self.rank)
         last_g: dict[str, float] = {}
@@ -630,12 +631,23 @@ def trim_log(path: Path, step: int) -> None:
     log would otherwise hold those iterations twice."""
     if not path.exists():
         return
+    if step == 0:  # a fresh run: whatever is there came from one that never saved a checkpoint
+        path.unlink()
+        return
     lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+    kept = lines[:1] + [line for line in lines[1:] if logged_step(line) <= step]
     if len(kept) < len(lines):
         tmp = path.with_suffix(".csv.part")
         tmp.write_text("".join(kept))
         os.replace(tmp, path)
+
+
+def logged_step(line: str) -> float:
+    """The step a losses.csv row was logged at; infinity for a row torn by a kill mid-write (dropped with the rest)."""
+    try:
+        return int(line.split(",", 1)[0]) if line.endswith("\n") else math.inf
+    except ValueError:
+        return math.inf
 
 
 def targets_for_each_value(schema, label: np.ndarray, set_index: int) -> list[np.ndarray]:
