@@ -51,6 +51,20 @@ def textbook():
         yield
 
 
+def alternating(once, rounds: int) -> tuple[float, float]:
+    """Mean of ``once()`` with the textbook layers and as run, in alternating rounds after a first (warm-up) pair, so
+    that a machine whose pace drifts weighs on both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for r in range(rounds + 1):
+        with textbook():
+            a = once()
+        b = once()
+        if r:
+            times[0].append(a)
+            times[1].append(b)
+    return sum(times[0]) / rounds, sum(times[1]) / rounds
+
+
 def translate_ms(clip: Path, rounds: int) -> tuple[float, float]:
     """CPU ms a frame of the pipeline's translate stage (bundled celeba model, --hair blond, the pipeline's batch and
     threads) on ``clip``'s tracked, aligned faces: (textbook layers, as run), alternating rounds after a first one."""
@@ -73,16 +87,8 @@ def translate_ms(clip: Path, rounds: int) -> tuple[float, float]:
         list(translate_frames(faces, translator, options.batch_size))
         return (time.process_time() - c0) / len(faces) * 1000
 
-    times: tuple[list[float], list[float]] = ([], [])
     with generator_threads():
-        for r in range(rounds + 1):
-            with textbook():
-                a = once()
-            b = once()
-            if r:
-                times[0].append(a)
-                times[1].append(b)
-    return sum(times[0]) / rounds, sum(times[1]) / rounds
+        return alternating(once, rounds)
 
 
 def train_step_s(dataset: str, root: Path, cache: Path | None, rounds: int, steps: int) -> tuple[float, float]:
@@ -114,15 +120,7 @@ def train_step_s(dataset: str, root: Path, cache: Path | None, rounds: int, step
                 trainer.step += 1
             return (time.process_time() - c0) / steps
 
-        times: tuple[list[float], list[float]] = ([], [])
-        for r in range(rounds + 1):
-            with textbook():
-                a = once()
-            b = once()
-            if r:
-                times[0].append(a)
-                times[1].append(b)
-    return sum(times[0]) / rounds, sum(times[1]) / rounds
+        return alternating(once, rounds)
 
 
 def compare(name: str, ref, new, inputs: tuple[torch.Tensor, ...], n: int) -> None:
