@@ -30,6 +30,8 @@ _HELP = {
                      "guide rewards (docs/celeba-experiments.md), whatever G learns.",
     "adv_loss": "nsgan: non-saturating loss with R1 on real images (StarGAN v2); wgan-gp: the paper's.",
     "lambda_r1": "Weight of the R1 penalty (nsgan).",
+    "reg_every": "Apply D's penalty (R1 or the gradient penalty) on every Nth critic step only, N times as heavy "
+                 "(StyleGAN2's lazy regularisation): the penalty's double backward is a quarter of a critic step.",
     "lambda_mask": "Weight of the attention mask's mean (masked): higher keeps more of the input.",
     "lambda_tv": "Weight of the attention mask's total variation (masked): higher makes it smoother.",
     "lambda_change_tv": "Weight of the total variation of G's change (output - input, absolute): charges fine "
@@ -153,8 +155,8 @@ SECTIONS = {
     "Model": ("arch", "colour", "smooth_fields", "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num",
               "d_repeat_num", "d_projection", "ema"),
     "Objective and schedule": ("adv_loss", "lambda_cls", "g_cls_scale", "lambda_rec", "lambda_gp", "lambda_r1",
-                               "lambda_mask", "lambda_tv", "augment", "targets", "batch_size", "num_iters",
-                               "num_iters_decay", "g_lr", "d_lr", "n_critic", "beta1", "beta2"),
+                               "reg_every", "lambda_mask", "lambda_tv", "augment", "targets", "batch_size",
+                               "num_iters", "num_iters_decay", "g_lr", "d_lr", "n_critic", "beta1", "beta2"),
     "Budget, logging and device": ("max_seconds", "max_cpu_seconds", "seed", "sample_every", "checkpoint_every",
                                    "checkpoint_minutes", "log_every", "device", "amp", "threads"),
     "Experimental terms (measured in docs/celeba-experiments.md; no bundled model uses them)": (

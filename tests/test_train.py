@@ -139,8 +139,34 @@ def test_checkpoints_are_also_saved_by_wall_time(minutes, saved_at, tmp_path, mo
     assert steps == saved_at  # every step once the interval has passed, then the final save
 
 
+@pytest.mark.parametrize("adv_loss, penalty", [("wgan-gp", "gradient_penalty"), ("nsgan", "r1_penalty")])
+def test_lazy_regularisation_applies_the_penalty_every_nth_critic_step_at_n_times_the_weight(adv_loss, penalty,
+                                                                                            tmp_path, monkeypatch):
+    import stylize.train.trainer as trainer
+
+    calls: list[float] = []
+    real = getattr(trainer, penalty)
+
+    def counted(*args, **kwargs):
+        value = real(*args, **kwargs)
+        calls.append(value.item())
+        return value
+
+    monkeypatch.setattr(trainer, penalty, counted)
+    data = standins.make_anime(tmp_path / "anime")
+    run = tmp_path / "run"
+    train(["anime-sketch", "--data", data, "--adv-loss", adv_loss, "--reg-every", "3"], run, 7)
+    log = [line.split(",") for line in (run / "losses.csv").read_text().splitlines()]
+    reg = [r[log[0].index("D_reg")] for r in log[1:]]
+    assert len(calls) == 3 and [i + 1 for i, v in enumerate(reg) if v] == [1, 4, 7]  # steps 0, 3, 6 (0-based)
+    weight = {"wgan-gp": 10.0, "nsgan": 1.0}[adv_loss]
+    assert [float(v) for v in reg if v] == pytest.approx([weight * c for c in calls], rel=1e-4, abs=1e-5)
+    assert load_model(run / "model.safetensors").provenance["recipe"]["reg_every"] == 3
+
+
 @pytest.mark.parametrize("option, value", [("--checkpoint-every", "0"), ("--sample-every", "0"),
-                                           ("--log-every", "-1"), ("--checkpoint-minutes", "-1")])
+                                           ("--log-every", "-1"), ("--checkpoint-minutes", "-1"),
+                                           ("--reg-every", "0")])
 def test_a_schedule_that_cannot_run_is_a_usage_error(option, value, tmp_path):
     data = standins.make_anime(tmp_path / "anime")
     r = CliRunner().invoke(main, ["anime-sketch", "--data", str(data), "--run", str(tmp_path / "run"), *TINY,

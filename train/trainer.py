@@ -78,6 +78,7 @@ class TrainConfig:
     lambda_rec: float = 10.0
     lambda_gp: float = 10.0
     lambda_r1: float = 1.0
+    reg_every: int = 1
     lambda_mask: float = 0.05
     lambda_tv: float = 0.5
     lambda_change_tv: float = 0.0
@@ -135,7 +136,7 @@ class TrainConfig:
         for f in fields(self):  # a negative weight would reward the fault its term charges, silently
             if (f.name.startswith("lambda_") or f.name == "g_cls_scale") and getattr(self, f.name) < 0:
                 return "--" + f.name.replace("_", "-"), f"{getattr(self, f.name):g} must be 0 or more (a loss weight)"
-        for name in ("sample_every", "checkpoint_every", "log_every"):
+        for name in ("sample_every", "checkpoint_every", "log_every", "reg_every"):
             if getattr(self, name) < 1:
                 return "--" + name.replace("_", "-"), f"{getattr(self, name)} must be 1 or more (iterations)"
         if self.checkpoint_minutes < 0:
@@ -415,7 +416,10 @@ class Trainer:
         # what a projection D_src judges each image against: its own labels (real) or the asked ones (fake)
         src_org = projection_labels(cls_org, schema, set_index) if cfg.d_projection else None
         src_trg = projection_labels(cls_trg, schema, set_index) if cfg.d_projection else None
-        r1 = cfg.adv_loss == "nsgan" and cfg.lambda_r1 > 0
+        uses_r1 = cfg.adv_loss == "nsgan" and cfg.lambda_r1 > 0
+        # --reg-every N: D's penalty on every Nth critic step only, N times as heavy (StyleGAN2's lazy regularisation)
+        regularise = self.step % cfg.reg_every == 0
+        r1 = uses_r1 and regularise
         log: dict[str, float] = {}
 
         with self.autocast():
@@ -430,16 +434,19 @@ class Trainer:
             fake_seen = self.seen(self.hidden(x_fake.detach(), donor))
             fake_src, _ = self.d_train(fake_seen, src_trg)
             d_adv = discriminator_adversarial(real_src.float(), fake_src.float(), cfg.adv_loss)
+            d_loss = d_adv + cfg.lambda_cls * d_cls
             if r1:
                 d_reg = cfg.lambda_r1 * r1_penalty(real_src, x_in)
-            else:
+            elif regularise and not uses_r1:
                 d_reg = cfg.lambda_gp * gradient_penalty(self.d_train, real_seen.detach(),
                                                          fake_seen.to(x_real.dtype), src_org, src_trg)
-            d_loss = d_adv + cfg.lambda_cls * d_cls + d_reg
+            if regularise:
+                d_loss = d_loss + cfg.reg_every * d_reg
+                log.update(D_reg=d_reg.item())  # at its weight for one step, so lazy and eager runs read alike
         self.d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_opt.step()
-        log.update(D_adv=d_adv.item(), D_cls=d_cls.item(), D_reg=d_reg.item())
+        log.update(D_adv=d_adv.item(), D_cls=d_cls.item())
 
         if (self.step + 1) % cfg.n_critic == 0:
             with self.autocast():
