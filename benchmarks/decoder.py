@@ -26,6 +26,7 @@ from unittest import mock
 
 import torch
 import torch.nn.functional as F
+from train_step import alternate, iteration_seconds
 
 from stylize.models.masked import MaskedGenerator, UpConv2d
 
@@ -51,18 +52,12 @@ def textbook():
         yield
 
 
-def alternating(once, rounds: int) -> tuple[float, float]:
-    """Mean of ``once()`` with the textbook layers and as run, in alternating rounds after a first (warm-up) pair, so
-    that a machine whose pace drifts weighs on both alike."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for r in range(rounds + 1):
+def textbook_timed(once):
+    """``once`` run with the textbook layers."""
+    def run() -> float:
         with textbook():
-            a = once()
-        b = once()
-        if r:
-            times[0].append(a)
-            times[1].append(b)
-    return sum(times[0]) / rounds, sum(times[1]) / rounds
+            return once()
+    return run
 
 
 def translate_ms(clip: Path, rounds: int) -> tuple[float, float]:
@@ -88,39 +83,7 @@ def translate_ms(clip: Path, rounds: int) -> tuple[float, float]:
         return (time.process_time() - c0) / len(faces) * 1000
 
     with generator_threads():
-        return alternating(once, rounds)
-
-
-def train_step_s(dataset: str, root: Path, cache: Path | None, rounds: int, steps: int) -> tuple[float, float]:
-    """CPU s of a training iteration on real data (one thread): ``celeba`` with the bundled model's recipe, ``anime``
-    (selfie2anime) with the anime runs' plain 6-block G and projection D: (textbook layers, as run), alternating
-    rounds of ``steps`` iterations after a first one."""
-    import tempfile
-
-    from stylize.train.datasets import build_dataset
-    from stylize.train.datasets.base import batches
-    from stylize.train.trainer import TrainConfig, Trainer
-
-    if dataset == "celeba":
-        spec = build_dataset("celeba", root=root, attrs=("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair",
-                                                         "Male", "Young"))
-        cfg = TrainConfig(image_size=64, g_repeat_num=3, threads=1, adv_loss="wgan-gp", n_critic=5, beta1=0.5,
-                          beta2=0.999, augment="translation,cutout")  # --recipe hybrid, as bundled
-    else:
-        spec = build_dataset("folder", root=root, align_domains=("selfie",))
-        cfg = TrainConfig(arch="plain", image_size=64, threads=1, d_projection=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(spec, Path(tmp) / "run", cfg, cache_dir=cache or Path(tmp) / "cache")
-        stream = batches(trainer.train_crops, cfg.batch_size, trainer.rng)
-
-        def once() -> float:
-            c0 = time.process_time()
-            for _ in range(steps):
-                trainer.train_step(*next(stream))
-                trainer.step += 1
-            return (time.process_time() - c0) / steps
-
-        return alternating(once, rounds)
+        return alternate(textbook_timed(once), once, rounds)
 
 
 def compare(name: str, ref, new, inputs: tuple[torch.Tensor, ...], n: int) -> None:
@@ -181,7 +144,7 @@ def main() -> None:
               f"CPU ms a frame ({t / r:.2f}x)")
     for name, root, steps in (("celeba", a.celeba, 10), ("anime", a.selfie2anime, 6)):
         if root:
-            t, r = train_step_s(name, root, a.cache, 3, steps)
+            t, r = iteration_seconds(name, root, a.cache, {}, 3, steps, first_context=textbook)
             print(f"training iteration, {name}: textbook {t:.3f}, as run {r:.3f} CPU s ({t / r:.2f}x)", flush=True)
 
 
