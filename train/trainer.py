@@ -419,11 +419,10 @@ class Trainer:
         uses_r1 = cfg.adv_loss == "nsgan" and cfg.lambda_r1 > 0
         # --reg-every N: D's penalty on every Nth critic step only, N times as heavy (StyleGAN2's lazy regularisation)
         regularise = self.step % cfg.reg_every == 0
-        r1 = uses_r1 and regularise
         log: dict[str, float] = {}
 
         with self.autocast():
-            x_in = x_real.detach().requires_grad_(True) if r1 else x_real
+            x_in = x_real.detach().requires_grad_(True) if uses_r1 and regularise else x_real
             # --hide-backdrop: every image shown with its neighbour's backdrop
             donor = x_real.roll(1, 0) if self.head is not None else None
             real_seen = self.seen(self.hidden(x_in, donor))
@@ -435,12 +434,10 @@ class Trainer:
             fake_src, _ = self.d_train(fake_seen, src_trg)
             d_adv = discriminator_adversarial(real_src.float(), fake_src.float(), cfg.adv_loss)
             d_loss = d_adv + cfg.lambda_cls * d_cls
-            if r1:
-                d_reg = cfg.lambda_r1 * r1_penalty(real_src, x_in)
-            elif regularise and not uses_r1:
-                d_reg = cfg.lambda_gp * gradient_penalty(self.d_train, real_seen.detach(),
-                                                         fake_seen.to(x_real.dtype), src_org, src_trg)
             if regularise:
+                d_reg = (cfg.lambda_r1 * r1_penalty(real_src, x_in) if uses_r1 else
+                         cfg.lambda_gp * gradient_penalty(self.d_train, real_seen.detach(),
+                                                          fake_seen.to(x_real.dtype), src_org, src_trg))
                 d_loss = d_loss + cfg.reg_every * d_reg
                 log.update(D_reg=d_reg.item())  # at its weight for one step, so lazy and eager runs read alike
         self.d_opt.zero_grad(set_to_none=True)
