@@ -79,6 +79,7 @@ def info_cmd(model: str, as_json: bool) -> None:
     arch += {"affine": ", colour image: the input recoloured (affine)",
              "global": ", colour image: the input recoloured (one affine map per face)"}.get(g.get("colour"), "")
     arch += (", low-pass mask" + (" and colour grid" if g.get("colour") == "affine" else "")) if g.get("smooth") else ""
+    arch += ", bilinear up-sampling" if g.get("upsample") == "bilinear" else ""
     click.echo(f"generator:  {arch}, conv_dim {g['conv_dim']}, repeat_num {g['repeat_num']}, c_dim {g['c_dim']}; "
                f"applied as its {meta.get('apply', 'change')}")
     click.echo("discriminator: " + ("none" if not d else

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from stylize.models.masked import COLOURS
+from stylize.models.masked import COLOURS, UPSAMPLES
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.losses import TARGETS
@@ -28,6 +28,9 @@ _HELP = {
     "smooth_fields": "Fixed low-pass filters inside G on its attention mask (about a pixel at training size) and its "
                      "affine colour grid (neighbouring cells cannot alternate): neither can carry the fine stripes a "
                      "guide rewards (docs/celeba-experiments.md), whatever G learns.",
+    "upsample": "How G's decoder doubles the image (masked, plain): nearest copies cells into 2x2 blocks, whose edges "
+                "an under-trained decoder keeps as a plaid of short strokes; bilinear has no block edges "
+                "(docs/anime-experiments.md).",
     "adv_loss": "nsgan: non-saturating loss with R1 on real images (StarGAN v2); wgan-gp: the paper's.",
     "lambda_r1": "Weight of the R1 penalty (nsgan).",
     "reg_every": "Apply D's penalty (R1 or the gradient penalty) on every Nth critic step only, N times as heavy "
@@ -152,7 +155,7 @@ _HELP = {
 # folder and the recipe come first. The last heading holds the terms tried against CelebA's and anime's failures
 # (docs/celeba-experiments.md): measured, none of them in a bundled model's recipe.
 SECTIONS = {
-    "Model": ("arch", "colour", "smooth_fields", "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num",
+    "Model": ("arch", "colour", "smooth_fields", "upsample", "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num",
               "d_repeat_num", "d_projection", "ema"),
     "Objective and schedule": ("adv_loss", "lambda_cls", "g_cls_scale", "lambda_rec", "lambda_gp", "lambda_r1",
                                "reg_every", "lambda_mask", "lambda_tv", "augment", "targets", "batch_size",
@@ -192,6 +195,7 @@ def trainer_options(f):
         else:
             kind = {"int": int, "float": float, "str": str}[str(fld.type)]
             choices = {"arch": ARCHS, "adv_loss": ADV_LOSSES, "colour": COLOURS, "targets": TARGETS,
+                       "upsample": UPSAMPLES,
                        "proto_target": PROTO_TARGETS, "proto_match": PROTO_MATCHES}
             kind = click.Choice(choices[fld.name]) if fld.name in choices else kind
             f = click.option(name, type=kind, default=fld.default, show_default=True, help=_HELP.get(fld.name, ""))(f)

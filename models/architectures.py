@@ -19,5 +19,5 @@ def build_generator(sizes: dict) -> nn.Module:
     if arch == "masked":
         return MaskedGenerator(int(sizes["conv_dim"]), int(sizes["c_dim"]), int(sizes["repeat_num"]),
                                bool(sizes.get("mask", True)), str(sizes.get("colour", "rgb")),
-                               bool(sizes.get("smooth", False)))
+                               bool(sizes.get("smooth", False)), str(sizes.get("upsample", "nearest")))
     return Generator(int(sizes["conv_dim"]), int(sizes["c_dim"]), int(sizes["repeat_num"]))

@@ -26,6 +26,11 @@ same new colour, so the colour cannot vary in streaks or cells over the hair, an
 after the sigmoid, so about one pixel of softness at model size) and on the affine grid (3 taps, before its
 up-sampling, so neighbouring cells cannot alternate). A guide rewarded fine stripes in either field (the plaid in
 docs/celeba-experiments.md); filtered, neither can carry them, whatever the weights.
+
+``upsample="bilinear"`` (StyleGAN2 filters its up-sampling the same way, Karras et al. 2020) makes the decoder's
+×2 bilinear instead of nearest-neighbour. Nearest copies each cell into a 2×2 block, and a decoder that a CPU
+budget leaves under-trained keeps the blocks' edges: a plaid of short horizontal and vertical strokes all over a
+photo→anime face (docs/anime-experiments.md measures it). A bilinear ×2 has no block edges to keep.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from .stargan import InstanceNorm, encoder_layers
 
 # how the colour image C is made: painted (tanh), or the input recoloured per grid cell or for the whole image
 COLOURS = ("rgb", "affine", "global")
+# how the decoder doubles the image before each of its 3x3 convolutions
+UPSAMPLES = ("nearest", "bilinear")
 
 
 class MaskedGenerator(nn.Module):
@@ -48,12 +55,14 @@ class MaskedGenerator(nn.Module):
     arch = "masked"
 
     def __init__(self, conv_dim: int = 32, c_dim: int = 5, repeat_num: int = 6, mask: bool = True,
-                 colour: str = "rgb", smooth: bool = False) -> None:
+                 colour: str = "rgb", smooth: bool = False, upsample: str = "nearest") -> None:
         super().__init__()
         if colour not in COLOURS:
             raise ValueError(f"unknown colour head '{colour}' (known: {', '.join(COLOURS)})")
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"unknown up-sampling '{upsample}' (known: {', '.join(UPSAMPLES)})")
         self.conv_dim, self.c_dim, self.repeat_num, self.mask = conv_dim, c_dim, repeat_num, mask
-        self.colour, self.smooth = colour, smooth
+        self.colour, self.smooth, self.upsample = colour, smooth, upsample
         layers, dim = encoder_layers(conv_dim, c_dim, repeat_num)
         self.encoder_len = len(layers)
         # 12 numbers per grid cell: a 3x3 matrix and a bias, as offsets from the identity (zero at the start)
@@ -65,7 +74,7 @@ class MaskedGenerator(nn.Module):
         for _ in range(2):
             layers += [
                 nn.Identity(),  # where nn.Upsample was: UpConv2d up-samples itself (the weights' names stay)
-                UpConv2d(dim, dim // 2),
+                UpConv2d(dim, dim // 2) if upsample == "nearest" else BilinearUpConv2d(dim, dim // 2),
                 InstanceNorm(dim // 2),
                 nn.ReLU(inplace=True),
             ]
@@ -80,6 +89,7 @@ class MaskedGenerator(nn.Module):
         sizes = {"arch": self.arch, "conv_dim": self.conv_dim, "c_dim": self.c_dim, "repeat_num": self.repeat_num,
                  "mask": self.mask}
         sizes = sizes if self.colour == "rgb" else {**sizes, "colour": self.colour}
+        sizes = sizes if self.upsample == "nearest" else {**sizes, "upsample": self.upsample}
         return {**sizes, "smooth": True} if self.smooth else sizes
 
     def parts(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -161,6 +171,28 @@ class UpConv2d(nn.Conv2d):
         # channel c of phase (a, b) is pixel_shuffle's channel 4c + 2a + b
         out = torch.stack(phases, 2).reshape(n, 4 * self.out_channels, height, width)
         return F.pixel_shuffle(out, 2)
+
+
+class BilinearUpConv2d(nn.Conv2d):
+    """Bilinear ×2 up-sampling (half-pixel centres, edges clamped, as ``F.interpolate(..., align_corners=False)``)
+    followed by this 3×3 convolution over the up-sampled image with its edges replicated. Each output phase is a
+    weighted sum of the input's 3×3 neighbourhood, so all four are one 3×3 convolution of the (edge-padded) input to
+    four times the channels, then ``pixel_shuffle``: no image four times the input's size is made."""
+
+    # bilinear ×2 along one axis: an even output sample is ¼·x[i-1] + ¾·x[i], an odd one ¾·x[i] + ¼·x[i+1]; row t
+    # of PHASES[a] says how much input tap t (i-1, i, i+1) each of the 3x3 kernel's taps s reads for phase a
+    PHASES = ((((0.75, 0.25, 0.0), (0.25, 0.75, 0.75), (0.0, 0.0, 0.25))),
+              (((0.25, 0.0, 0.0), (0.75, 0.75, 0.25), (0.0, 0.25, 0.75))))
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = torch.tensor(self.PHASES, dtype=self.weight.dtype, device=self.weight.device)  # a, t, s
+        # kernel of phase (a, b): M_a · W · M_bᵀ; pixel_shuffle wants output channel o·4 + 2a + b
+        kernels = torch.einsum("ats,oisr,bur->oabitu", m, self.weight, m).reshape(4 * self.out_channels,
+                                                                                  self.in_channels, 3, 3)
+        return F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernels), 2)
 
 
 def binomial_blur(x: torch.Tensor, taps: int) -> torch.Tensor:

@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from click.testing import CliRunner
 
 from stylize.cli.main import main as stylize_main
 from stylize.models import Alignment, DomainSchema, Group, ModelFileError, bundled_for, load_model, save_model
 from stylize.models.alignment import CELEBA_TEMPLATE
-from stylize.models.masked import MaskedGenerator, UpConv2d
+from stylize.models.masked import BilinearUpConv2d, MaskedGenerator, UpConv2d
 from stylize.pipeline.align import face_transform, warp_to_crop
 from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
@@ -46,16 +47,26 @@ def test_mask_zero_gives_the_input_and_mask_one_the_colour_image():
     assert torch.allclose(out, mask * color + (1 - mask) * x) and torch.equal(m, mask)
 
 
+def textbook_bilinear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Bilinear x2 (half-pixel centres), then a 3x3 convolution over the up-sampled image with its edges replicated."""
+    up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    return F.conv2d(F.pad(up, (1, 1, 1, 1), mode="replicate"), weight)
+
+
 @pytest.mark.parametrize("side", [1, 5, 8])
-def test_the_decoder_up_samples_and_convolves_as_the_textbook_layers_do(side):
-    """UpConv2d (four 2x2 phase convolutions) against nearest x2 then a 3x3 convolution: same outputs and weight
-    gradients, edges included (odd and one-pixel sides)."""
+@pytest.mark.parametrize("layer_type, textbook", [
+    (UpConv2d, lambda x, w: F.conv2d(F.interpolate(x, scale_factor=2), w, padding=1)),
+    (BilinearUpConv2d, textbook_bilinear)])
+def test_the_decoder_up_samples_and_convolves_as_the_textbook_layers_do(side, layer_type, textbook):
+    """UpConv2d (four 2x2 phase convolutions) against nearest x2 then a 3x3 convolution, BilinearUpConv2d (one 3x3
+    convolution to four phases) against bilinear x2 then a 3x3 convolution: same outputs and weight gradients, edges
+    included (odd and one-pixel sides)."""
     torch.manual_seed(0)
-    layer = UpConv2d(6, 4)
+    layer = layer_type(6, 4)
     x = torch.randn(2, 6, side, side + 1, dtype=torch.float64, requires_grad=True)
     layer.double()
     out = layer(x)
-    ref = torch.nn.functional.conv2d(torch.nn.functional.interpolate(x, scale_factor=2), layer.weight, padding=1)
+    ref = textbook(x, layer.weight)
     assert out.shape == ref.shape == (2, 4, 2 * side, 2 * side + 2)
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
     g = torch.randn_like(out)
@@ -144,11 +155,13 @@ def test_smooth_fields_keep_stripes_out_of_the_mask_and_the_colour_grid_whatever
     assert torch.equal(binomial_blur(torch.full((1, 1, 6, 6), 0.3), 5), torch.full((1, 1, 6, 6), 0.3))
 
 
-@pytest.mark.parametrize("mask, colour, smooth", [(True, "rgb", False), (False, "rgb", False), (True, "affine", False),
-                                                  (True, "affine", True), (True, "global", True)])
-def test_budget_generator_round_trips_through_a_model_file(mask, colour, smooth, tmp_path):
+@pytest.mark.parametrize("mask, colour, smooth, upsample", [
+    (True, "rgb", False, "nearest"), (False, "rgb", False, "nearest"), (True, "affine", False, "nearest"),
+    (True, "affine", True, "nearest"), (True, "global", True, "nearest"), (False, "rgb", False, "bilinear")])
+def test_budget_generator_round_trips_through_a_model_file(mask, colour, smooth, upsample, tmp_path):
     schema = DomainSchema.single("celeba", [Group("hair", ("black", "blond"), "onehot", ("Black_Hair", "Blond_Hair"))])
-    g = MaskedGenerator(conv_dim=8, c_dim=schema.c_dim, repeat_num=1, mask=mask, colour=colour, smooth=smooth).eval()
+    g = MaskedGenerator(conv_dim=8, c_dim=schema.c_dim, repeat_num=1, mask=mask, colour=colour, smooth=smooth,
+                        upsample=upsample).eval()
     if colour != "rgb":
         torch.nn.init.normal_(g.affine.weight, std=0.1)  # not the identity, so the comparison below means something
     path = save_model(tmp_path / "m.safetensors", g, None, schema, 32, Alignment("face", CELEBA_TEMPLATE), {},
@@ -156,11 +169,13 @@ def test_budget_generator_round_trips_through_a_model_file(mask, colour, smooth,
     model = load_model(path)
     assert type(model.generator) is MaskedGenerator and model.generator.mask is mask
     assert model.generator.colour == colour and model.generator.smooth is smooth
+    assert model.generator.upsample == upsample
     x, c = torch.rand(1, 3, 32, 32) * 2 - 1, torch.tensor([[0.0, 1.0]])
     assert torch.equal(model.generator(x, c), g(x, c))
     said = CliRunner().invoke(stylize_main, ["info", str(path)]).output
     assert ("one affine map per face" in said) is (colour == "global"), said
     assert ("colour grid" in said) is (smooth and colour == "affine"), said
+    assert ("bilinear up-sampling" in said) is (upsample == "bilinear"), said
 
 
 def test_change_is_applied_at_the_face_resolution():

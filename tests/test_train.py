@@ -477,6 +477,9 @@ def test_a_run_with_the_affine_colour_head_smooth_fields_and_one_group_targets_t
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--arch", "plain",
                                   "--smooth-fields"])
     assert r.exit_code == 2 and "has neither" in r.output, r.output
+    r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--arch", "stargan",
+                                  "--upsample", "bilinear"])
+    assert r.exit_code == 2 and "bilinear needs --arch masked or plain" in r.output, r.output
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--d-projection",
                                   "--targets", "one-group"])
     assert r.exit_code == 2 and "does not go with --d-projection" in r.output, r.output
@@ -488,6 +491,15 @@ def test_a_run_with_the_affine_colour_head_smooth_fields_and_one_group_targets_t
     assert r.exit_code == 2 and "--lambda-id" in r.output and "-1 must be 0 or more" in r.output, r.output
     assert TrainConfig(g_cls_scale=-0.5).conflict()[0] == "--g-cls-scale"
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_plain_run_with_bilinear_up_sampling_trains_exports_and_records_it(tmp_path):
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--arch", "plain", "--upsample", "bilinear"], run, 2)
+    model = load_model(run / "model.safetensors")
+    assert model.generator.upsample == "bilinear" and not model.generator.mask
+    assert model.provenance["recipe"]["upsample"] == "bilinear"
 
 
 def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it(tmp_path):

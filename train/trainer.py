@@ -67,6 +67,7 @@ class TrainConfig:
     arch: str = "masked"
     colour: str = "rgb"
     smooth_fields: bool = False
+    upsample: str = "nearest"
     adv_loss: str = "nsgan"
     image_size: int = 128
     g_conv_dim: int = 32
@@ -143,6 +144,9 @@ class TrainConfig:
             return "--checkpoint-minutes", f"{self.checkpoint_minutes:g} must be 0 (only by iterations) or more"
         if self.colour != "rgb" and self.arch == "stargan":
             return "--colour", f"{self.colour} needs --arch masked or plain (the paper's G paints its output)"
+        if self.upsample != "nearest" and self.arch == "stargan":
+            return "--upsample", f"{self.upsample} needs --arch masked or plain (the paper's G up-samples by " \
+                "transposed convolutions)"
         if self.targets != "shuffle" and self.d_projection:
             # shuffled labels ask for what the batch has; other targets shift the label mix of the fakes, which a
             # projection critic then scores from the labels alone, unbounded (a run here diverged:
@@ -185,6 +189,8 @@ def make_generator(cfg: TrainConfig, c_dim: int) -> nn.Module:
         sizes["colour"] = cfg.colour
     if cfg.smooth_fields:
         sizes["smooth"] = True
+    if cfg.upsample != "nearest":
+        sizes["upsample"] = cfg.upsample
     return build_generator(sizes)
 
 
