@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -17,7 +18,7 @@ from stylize.models.masked import MaskedGenerator
 from stylize.models.schema import DomainSchema, schema_from_attrs
 from stylize.train.datasets import build_dataset
 from stylize.train.datasets.base import pencil_sketch
-from stylize.train.evaluate import layout_correlation
+from stylize.train.evaluate import layout_correlation, plaid, stripe_power
 
 from . import standins
 from .test_image import portrait
@@ -216,6 +217,7 @@ def test_eval_reports_accuracy_and_reconstruction(tmp_path):
     assert 0 <= result["target_accuracy"] <= 1 and result["reconstruction_l1"] > 0
     assert result["test_images"] == 2
     assert set(result["layout_correlation"]) <= {"domain=red", "domain=blue"} and 0 <= result["layout_kept"] <= 1
+    assert set(result["plaid"]) <= {"domain=red", "domain=blue"} and all(v > 0 for v in result["plaid"].values())
     assert 0 <= result["same_person"] <= 1  # from the aligned red face only
     assert Image.open(tmp_path / "g.png").size == (3 * 128, 2 * 128)  # 2 held-out rows: input, red, blue
     assert load_model(run / "model.safetensors").provenance["eval"] == result
@@ -239,6 +241,28 @@ def test_layout_correlation_tells_a_kept_face_from_a_scrambled_one():
     assert layout_correlation(face, recoloured) > 0.95
     assert layout_correlation(face, np.ascontiguousarray(face[::-1, ::-1])) < 0.5
     assert layout_correlation(face, np.full_like(face, 128)) == 0.0
+
+
+def test_plaid_tells_strokes_and_blocks_from_a_blur():
+    """Crops of a real face: made of 4x4 blocks, or crossed by short horizontal and vertical strokes, they read as
+    plaid against the crops themselves; blurred (fine detail lost in every direction alike) they do not."""
+    face, rng = portrait(), np.random.default_rng(0)
+    corners = rng.integers(0, 40, (12, 2))
+    crops = np.stack([cv2.resize(face[y:y + 200, x:x + 180], (64, 64), interpolation=cv2.INTER_AREA)
+                      for y, x in corners])
+    blocks = np.stack([cv2.resize(cv2.resize(c, (16, 16), interpolation=cv2.INTER_AREA), (64, 64),
+                                  interpolation=cv2.INTER_NEAREST) for c in crops])
+    strokes = crops.astype(int)
+    for c in strokes:
+        for at, start, sign, across in zip(rng.integers(0, 64, 30), rng.integers(0, 48, 30), rng.choice([-40, 40], 30),
+                                           rng.random(30) < 0.5, strict=True):
+            stroke = c[at, start:start + 16] if across else c[start:start + 16, at]  # a view into the crop
+            stroke += sign
+    blurred = np.stack([cv2.GaussianBlur(c, (0, 0), 1.0) for c in crops])
+    real = {"face": stripe_power(crops)}
+    read = {name: plaid({"face": stripe_power(x.clip(0, 255).astype(np.uint8))}, real)["face"]
+            for name, x in (("blocks", blocks), ("strokes", strokes), ("blurred", blurred), ("same", crops))}
+    assert read["blocks"] > 3 and read["strokes"] > 2 and 0.6 < read["blurred"] < 1.4 and read["same"] == 1, read
 
 
 def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_path):

@@ -15,6 +15,9 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
   and edited image, below 0.6 (dlib's own same-person threshold), for face models;
 - layout kept: correlation of the 16x16 luminance of the face before and after (the face's arrangement survives a
   redraw, e.g. photo → anime), per target, and the share of edits at or above 0.5;
+- plaid: how much of the edited faces' fine detail runs in straight horizontal and vertical strokes, over the
+  same for real held-out faces of the asked value (1: as real faces; a decoder that copies cells into 2x2 blocks
+  leaves a plaid of such strokes, docs/anime-experiments.md);
 - own value change: the mean change (grey levels) when asked for what the face already has (a blond asked blond),
   which should be nothing: G's streaks or glow there are what a user sees on a face already of the asked colour;
 - reconstruction L1: mean |x − G(G(x, c_trg), c_org)| on model-size crops in [−1, 1] (the training loss's scale).
@@ -210,6 +213,31 @@ def layout_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(*small)[0, 1])
 
 
+def stripe_power(crops: np.ndarray) -> np.ndarray:
+    """Power of the crops' luminance (windowed, so the crop's border is no edge) summed over the crops, by radius
+    in the upper half of the spectrum (one row per whole frequency from a quarter to a half of the side): on the two
+    axes (straight horizontal or vertical strokes), and off them (a few frequencies clear, so a stroke's spread
+    along its axis does not count). By radius, since a blur damps every direction at one radius alike."""
+    grey = np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]).astype(np.float64)
+    n = grey.shape[-1]
+    grey = (grey - grey.mean(axis=(1, 2), keepdims=True)) * np.outer(np.hanning(n), np.hanning(n))
+    power = (np.abs(np.fft.fft2(grey)) ** 2).sum(0)
+    k = np.abs(np.fft.fftfreq(n, 1 / n))
+    ky, kx = np.meshgrid(k, k, indexing="ij")
+    radius, least = np.rint(np.hypot(ky, kx)), np.minimum(ky, kx)
+    return np.array([[power[(radius == r) & (least == 0)].mean(), power[(radius == r) & (least > n / 16)].mean()]
+                     for r in range(n // 4, n // 2 + 1)])
+
+
+def plaid(edits: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per target: the edits' on-axis to off-axis power ratio (``stripe_power``) over real faces' of that value,
+    radius by radius, as a geometric mean over the radii."""
+    def axis_ratio(p: np.ndarray) -> np.ndarray:
+        return p[:, 0] / np.maximum(p[:, 1], 1e-12)
+    return {k: round(float(np.exp(np.mean(np.log(axis_ratio(v) / axis_ratio(real[k]))))), 2)
+            for k, v in sorted(edits.items()) if k in real and (v > 0).all() and (real[k] > 0).all()}
+
+
 def rate(values: list[float]) -> float:
     return round(float(np.mean(values)), 4) if values else float("nan")
 
@@ -292,6 +320,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     grid_at = set(picks[np.linspace(0, len(picks) - 1, min(GRID_ROWS, len(picks))).round().astype(int)].tolist())
     layout: dict[str, list[float]] = {}
     own_change: dict[str, list[float]] = {}
+    stripes_edited: dict[str, np.ndarray] = {}
+    stripes_real: dict[str, np.ndarray] = {}
     same, dist, l1, rows = [], [], [], []
     used = 0
     for i in tqdm(picks, desc="evaluating", unit="img", disable=not progress, leave=False):
@@ -319,9 +349,13 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         for k in set(range(len(edits))) - set(real):  # asked for what the face already has
             own_change.setdefault(f"{edits[k].group}={edits[k].value}", []).append(
                 float(np.abs(crops[1 + k].astype(np.float32) - crops[0]).mean()))
+        for g, v in own.items():
+            stripes_real[f"{g}={v}"] = stripes_real.get(f"{g}={v}", 0) + stripe_power(crops[:1])
         for k in real:
             e = edits[k]
             layout.setdefault(f"{e.group}={e.value}", []).append(layout_correlation(crops[0], crops[1 + k]))
+            stripes_edited[f"{e.group}={e.value}"] = stripes_edited.get(f"{e.group}={e.value}", 0) + stripe_power(
+                crops[1 + k:2 + k])
             if ref is not None:
                 d = float(np.linalg.norm(identity.descriptor(edited[k], sample.landmarks) - ref))
                 dist.append(d)
@@ -342,6 +376,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "identity_distance_mean": round(float(np.mean(dist)), 4) if dist else None,
         "layout_correlation": {k: rate(v) for k, v in sorted(layout.items())},
         "layout_kept": rate([float(c >= LAYOUT_KEPT) for v in layout.values() for c in v]),
+        "plaid": plaid(stripes_edited, stripes_real),
         # mean change, grey levels of 255 over the crop, when asked for the face's own value (a blond asked blond):
         # streaks or a glow that nothing asked for
         "own_value_change": {k: round(float(np.mean(v)), 3) for k, v in sorted(own_change.items())},
