@@ -181,8 +181,8 @@ class BilinearUpConv2d(nn.Conv2d):
 
     # bilinear ×2 along one axis: an even output sample is ¼·x[i-1] + ¾·x[i], an odd one ¾·x[i] + ¼·x[i+1]; row t
     # of PHASES[a] says how much input tap t (i-1, i, i+1) each of the 3x3 kernel's taps s reads for phase a
-    PHASES = ((((0.75, 0.25, 0.0), (0.25, 0.75, 0.75), (0.0, 0.0, 0.25))),
-              (((0.25, 0.0, 0.0), (0.75, 0.75, 0.25), (0.0, 0.25, 0.75))))
+    PHASES = (((0.75, 0.25, 0.0), (0.25, 0.75, 0.75), (0.0, 0.0, 0.25)),
+              ((0.25, 0.0, 0.0), (0.75, 0.75, 0.25), (0.0, 0.25, 0.75)))
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
