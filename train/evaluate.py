@@ -213,15 +213,15 @@ def layout_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(*small)[0, 1])
 
 
-def stripe_power(crops: np.ndarray) -> np.ndarray:
-    """Power of the crops' luminance (windowed, so the crop's border is no edge) summed over the crops, by radius
-    in the upper half of the spectrum (one row per whole frequency from a quarter to a half of the side): on the two
-    axes (straight horizontal or vertical strokes), and off them (a few frequencies clear, so a stroke's spread
-    along its axis does not count). By radius, since a blur damps every direction at one radius alike."""
-    grey = np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]).astype(np.float64)
-    n = grey.shape[-1]
-    grey = (grey - grey.mean(axis=(1, 2), keepdims=True)) * np.outer(np.hanning(n), np.hanning(n))
-    power = (np.abs(np.fft.fft2(grey)) ** 2).sum(0)
+def axis_power(planes: np.ndarray) -> np.ndarray:
+    """Power of ``planes`` (N×H×W, square; windowed, so the border is no edge) summed over them, by radius in the
+    upper half of the spectrum (one row per whole frequency from a quarter to a half of the side): on the two axes
+    (straight horizontal or vertical strokes), and off them (a few frequencies clear, so a stroke's spread along its
+    axis does not count). By radius, since a blur damps every direction at one radius alike."""
+    planes = planes.astype(np.float64)
+    n = planes.shape[-1]
+    planes = (planes - planes.mean(axis=(1, 2), keepdims=True)) * np.outer(np.hanning(n), np.hanning(n))
+    power = (np.abs(np.fft.fft2(planes)) ** 2).sum(0)
     k = np.abs(np.fft.fftfreq(n, 1 / n))
     ky, kx = np.meshgrid(k, k, indexing="ij")
     radius, least = np.rint(np.hypot(ky, kx)), np.minimum(ky, kx)
@@ -229,13 +229,20 @@ def stripe_power(crops: np.ndarray) -> np.ndarray:
                      for r in range(n // 4, n // 2 + 1)])
 
 
+def stripe_power(crops: np.ndarray) -> np.ndarray:
+    """``axis_power`` of RGB crops' luminance."""
+    return axis_power(np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]))
+
+
+def axis_ratio(power: np.ndarray) -> float:
+    """On-axis over off-axis power (``axis_power``'s rows), as a geometric mean over the radii: about 2 for photos."""
+    return float(np.exp(np.mean(np.log(power[:, 0] / np.maximum(power[:, 1], 1e-12)))))
+
+
 def plaid(edits: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> dict[str, float]:
-    """Per target: the edits' on-axis to off-axis power ratio (``stripe_power``) over real faces' of that value,
-    radius by radius, as a geometric mean over the radii."""
-    def axis_ratio(p: np.ndarray) -> np.ndarray:
-        return p[:, 0] / np.maximum(p[:, 1], 1e-12)
-    return {k: round(float(np.exp(np.mean(np.log(axis_ratio(v) / axis_ratio(real[k]))))), 2)
-            for k, v in sorted(edits.items()) if k in real and (v > 0).all() and (real[k] > 0).all()}
+    """Per target: the edits' ``axis_ratio`` over real faces' of that value."""
+    return {k: round(axis_ratio(v) / axis_ratio(real[k]), 2) for k, v in sorted(edits.items())
+            if k in real and (v > 0).all() and (real[k] > 0).all()}
 
 
 def rate(values: list[float]) -> float:
