@@ -38,6 +38,11 @@ def swapped(layer: torch.nn.Module) -> torch.nn.Module:
     return new
 
 
+def recorder(seen: list[str], label: str):
+    """A forward hook that appends the layer's output figure to ``seen`` under ``label``."""
+    return lambda _layer, _inputs, h: seen.append(f"{label} {figure(h):.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+")
@@ -62,19 +67,17 @@ def main() -> None:
     with torch.no_grad():
         for name in args.models:
             G = load_model(name).generator.eval()
-            h = torch.cat([x, c.view(len(x), -1, 1, 1).expand(-1, -1, *x.shape[-2:])], 1)
-            layers = []
-            for i, layer in enumerate(G.main):
-                h = layer(h)
-                if isinstance(layer, (UpConv2d, BilinearUpConv2d)) or i == G.encoder_len - 1:
-                    layers.append(f"{'bottleneck' if i == G.encoder_len - 1 else type(layer).__name__} "
-                                  f"{figure(h):.1f}")
+            ups = [i for i, layer in enumerate(G.main) if isinstance(layer, (UpConv2d, BilinearUpConv2d))]
+            seen: list[str] = []
+            watched = {G.encoder_len - 1: "bottleneck", **{i: type(G.main[i]).__name__ for i in ups}}
+            hooks = [G.main[i].register_forward_hook(recorder(seen, label)) for i, label in watched.items()]
             out = G(x, c)
-            for i, layer in enumerate(G.main):
-                if isinstance(layer, (UpConv2d, BilinearUpConv2d)):
-                    G.main[i] = swapped(layer)
+            for hook in hooks:
+                hook.remove()
+            for i in ups:
+                G.main[i] = swapped(G.main[i])
             other = G(x, c)
-            print(f"{name}: output {figure(out):.1f}; after {', '.join(layers)}; the same weights with the other "
+            print(f"{name}: output {figure(out):.1f}; after {', '.join(seen)}; the same weights with the other "
                   f"up-sampling: output {figure(other):.1f} (mean change {(other - out).abs().mean() * 127.5:.1f} "
                   "grey levels)")
 

@@ -356,8 +356,9 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         for k in set(range(len(edits))) - set(real):  # asked for what the face already has
             own_change.setdefault(f"{edits[k].group}={edits[k].value}", []).append(
                 float(np.abs(crops[1 + k].astype(np.float32) - crops[0]).mean()))
+        unedited = stripe_power(crops[:1])  # one face, counted under each of its own values
         for g, v in own.items():
-            stripes_real[f"{g}={v}"] = stripes_real.get(f"{g}={v}", 0) + stripe_power(crops[:1])
+            stripes_real[f"{g}={v}"] = stripes_real.get(f"{g}={v}", 0) + unedited
         for k in real:
             e = edits[k]
             layout.setdefault(f"{e.group}={e.value}", []).append(layout_correlation(crops[0], crops[1 + k]))
