@@ -21,7 +21,7 @@ import torch
 from stylize.models import load_model
 from stylize.models.architectures import build_generator
 from stylize.pipeline.translate import Translator
-from stylize.train.datasets import build_dataset
+from stylize.train.datasets import rebuild_dataset
 from stylize.train.datasets.base import prepare_crops
 
 
@@ -56,10 +56,7 @@ def main() -> None:
     if dev.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("benchmarks/cuda.py: no CUDA device on this machine")
     model = load_model(args.model)
-    source = dict(model.provenance["source"]["args"])
-    if args.data is not None:
-        source["root"] = str(args.data)
-    spec = build_dataset(model.provenance["source"]["dataset"], **source)
+    spec = rebuild_dataset(model.provenance, args.data)
     crops = np.asarray(prepare_crops(spec.test, spec.alignment, model.image_size, args.cache).images[:args.limit])
     ids = list(range(-1, -1 - len(crops), -1))  # untracked faces: the source labels are estimated per face
     name = torch.cuda.get_device_name(0) if dev.startswith("cuda") else dev

@@ -28,7 +28,7 @@ from stylize.models import StyleModel, load_model
 from stylize.pipeline.align import warp_to_crop
 from stylize.pipeline.regions import edit_region
 from stylize.train.colour_guide import BINS, hair_band
-from stylize.train.datasets import build_dataset
+from stylize.train.datasets import rebuild_dataset
 from stylize.train.datasets.base import DatasetSpec, SampleLoader, prepare_crops
 from stylize.train.evaluate import edit_as_stylize, edits_of
 
@@ -72,8 +72,7 @@ def hair_models_on_celeba(doc: str) -> tuple[argparse.Namespace, StyleModel, Dat
     args = ap.parse_args()
     torch.set_num_threads(1)
     first = load_model(args.models[0])
-    source = dict(first.provenance["source"]["args"], root=str(args.data))
-    return args, first, build_dataset(first.provenance["source"]["dataset"], **source)
+    return args, first, rebuild_dataset(first.provenance, args.data)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from stylize.models import load_model
-from stylize.train.datasets import build_dataset
+from stylize.train.datasets import rebuild_dataset
 from stylize.train.evaluate import evaluate
 
 
@@ -46,15 +46,15 @@ def main() -> None:
     model = load_model(args.model)
     if not hasattr(model.generator, "parts"):
         raise SystemExit(f"{args.model}: not a masked generator")
-    source = dict(model.provenance["source"]["args"], root=str(args.data))
-    spec = build_dataset(model.provenance["source"]["dataset"], **source)
+    spec = rebuild_dataset(model.provenance, args.data)
+    seed = int(spec.source["args"].get("seed", 0))
     plain = model.generator
     if args.grid_dir:
         args.grid_dir.mkdir(parents=True, exist_ok=True)
     for gain in args.gain:
         model.generator = MaskGain(plain, gain)
         grid = args.grid_dir / f"grid-{gain:g}.png" if args.grid_dir else None
-        r = evaluate(model, spec, args.cache, args.judge_steps, args.limit, seed=int(source.get("seed", 0)),
+        r = evaluate(model, spec, args.cache, args.judge_steps, args.limit, seed=seed,
                      grid=grid, progress=False, greyscale_judge=False)
         targets = " ".join(f"{k} {v:.1%}" for k, v in r["per_target"].items())
         kept = " ".join(f"{k} {v:.1%}" for k, v in r["others_kept"].items())

@@ -382,7 +382,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
     import json
 
     from stylize.models.modelfile import ModelFileError, load_model, update_provenance
-    from stylize.train.datasets import build_dataset
+    from stylize.train.datasets import rebuild_dataset
     from stylize.train.evaluate import evaluate
 
     policy = usage_policy(judge_augment, "--judge-augment")
@@ -391,18 +391,11 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         model = load_model(model_path)
     except ModelFileError as e:
         raise click.ClickException(str(e)) from None
-    source = model.provenance.get("source")
-    if not source:
-        raise click.ClickException(f"{model_path} does not record the dataset it was trained on")
-    args = dict(source["args"])
-    if data is not None:
-        if "root" not in args:
-            raise click.ClickException("--data works for single-folder datasets; this model used several")
-        args["root"] = str(data)
     try:
-        spec = build_dataset(source["dataset"], **args)
+        spec = rebuild_dataset(model.provenance, data, name=str(model_path))
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
-        result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=int(args.get("seed", 0)), grid=grid,
+        seed = int(spec.source["args"].get("seed", 0))
+        result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=seed, grid=grid,
                           structure_only=structure_only, region=region, judge_augment=policy,
                           greyscale_judge=greyscale_judge, strength=strength)
     except (DatasetError, ValueError) as e:

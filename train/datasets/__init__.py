@@ -32,4 +32,18 @@ def build_dataset(name: str, **args) -> DatasetSpec:
     return spec
 
 
-__all__ = ["BUILDERS", "DatasetError", "DatasetSpec", "build_dataset"]
+def rebuild_dataset(provenance: dict, root: str | Path | None = None, name: str = "the model file") -> DatasetSpec:
+    """The dataset a model was trained on, rebuilt from ``build_dataset``'s record in its provenance (same split),
+    read from ``root`` instead of the recorded folder when given (single-folder datasets only)."""
+    source = provenance.get("source")
+    if not source:
+        raise DatasetError(f"{name} does not record the dataset it was trained on")
+    args = dict(source["args"])
+    if root is not None:
+        if "root" not in args:
+            raise DatasetError("--data works for single-folder datasets; this model used several")
+        args["root"] = str(root)
+    return build_dataset(source["dataset"], **args)
+
+
+__all__ = ["BUILDERS", "DatasetError", "DatasetSpec", "build_dataset", "rebuild_dataset"]
