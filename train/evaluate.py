@@ -360,10 +360,9 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         for g, v in own.items():
             stripes_real[f"{g}={v}"] = stripes_real.get(f"{g}={v}", 0) + unedited
         for k in real:
-            e = edits[k]
-            layout.setdefault(f"{e.group}={e.value}", []).append(layout_correlation(crops[0], crops[1 + k]))
-            stripes_edited[f"{e.group}={e.value}"] = stripes_edited.get(f"{e.group}={e.value}", 0) + stripe_power(
-                crops[1 + k:2 + k])
+            key = f"{edits[k].group}={edits[k].value}"
+            layout.setdefault(key, []).append(layout_correlation(crops[0], crops[1 + k]))
+            stripes_edited[key] = stripes_edited.get(key, 0) + stripe_power(crops[1 + k:2 + k])
             if ref is not None:
                 d = float(np.linalg.norm(identity.descriptor(edited[k], sample.landmarks) - ref))
                 dist.append(d)
