@@ -115,6 +115,10 @@ _HELP = {
     "targets": "What G is asked for in training: shuffle (the batch's own labels, shuffled: every group changes at "
                "once, common values most, as in the paper) or one-group (one group per image changes, to any other "
                "of its values: the single edits stylize asks for; not with --d-projection).",
+    "init_from": "A model file (or bundled name) whose G and D a new run starts from: the same labels, crop size "
+                 "and networks. Its step count carries on (--num-iters counts it); the optimisers start afresh. "
+                 "For a run whose checkpoint is gone, e.g. one trained on a lent GPU that brought back its model "
+                 "file only. Ignored when the run folder has a checkpoint.",
     "ema": "Decay of the moving average of G's weights that is exported (0: export G itself).",
     "max_seconds": "Stop after this many seconds of training (wall clock, summed over resumes; 0: no limit).",
     "max_cpu_seconds": "Stop after this many CPU seconds of training (all threads, summed over resumes; 0: no "
@@ -156,7 +160,7 @@ _HELP = {
 # (docs/celeba-experiments.md): measured, none of them in a bundled model's recipe.
 SECTIONS = {
     "Model": ("arch", "colour", "smooth_fields", "upsample", "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num",
-              "d_repeat_num", "d_projection", "ema"),
+              "d_repeat_num", "d_projection", "ema", "init_from"),
     "Objective and schedule": ("adv_loss", "lambda_cls", "g_cls_scale", "lambda_rec", "lambda_gp", "lambda_r1",
                                "reg_every", "lambda_mask", "lambda_tv", "augment", "targets", "batch_size",
                                "num_iters", "num_iters_decay", "g_lr", "d_lr", "n_critic", "beta1", "beta2"),

@@ -144,6 +144,22 @@ def update_provenance(path: str | Path, apply: str | None = None, **items) -> No
     _write_file(tensors, meta, path)
 
 
+def load_for_run(path: str | Path, schema: DomainSchema, image_size: int, option: str,
+                 with_discriminator: bool = False) -> StyleModel:
+    """A model that can speak for a training run: the same labels and crop size. ValueError naming ``option``
+    otherwise, with a one-line reason."""
+    try:
+        model = load_model(path, "cpu", with_discriminator=with_discriminator)
+    except ModelFileError as e:
+        raise ValueError(f"{option}: {e}") from None
+    if model.schema.to_json() != schema.to_json():
+        raise ValueError(f"{option}: {path} has other labels ({model.schema.describe()}) than this run "
+                         f"({schema.describe()})")
+    if model.image_size != image_size:
+        raise ValueError(f"{option}: {path} works at {model.image_size} px, this run at {image_size} px")
+    return model
+
+
 def load_model(path_or_name: str | Path, device: str | torch.device = "cpu",
                with_discriminator: bool = True) -> StyleModel:
     """Loads a model file or a bundled model by name. Never unpickles: weights come from safetensors."""

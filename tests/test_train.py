@@ -653,6 +653,45 @@ def test_a_mask_teacher_bounds_g_and_one_that_cannot_speak_for_the_run_is_a_usag
         assert not (tmp_path / "bad").exists()
 
 
+def test_a_run_started_from_a_model_file_carries_its_networks_and_steps_and_one_that_does_not_fit_is_a_usage_error(
+        tmp_path):
+    from safetensors.torch import load_file
+
+    from stylize.models.modelfile import save_model
+
+    data = standins.make_celeba(tmp_path / "data")
+    args = ["celeba", "--data", data, "--recipe", "hybrid"]
+    train(args, tmp_path / "parent", 3)
+    parent = tmp_path / "parent" / "model.safetensors"
+    run = tmp_path / "run"
+    r = train([*args, "--init-from", parent], run, 3)  # nothing trained: the networks as the file had them
+    assert "starting at step 3" in r.output
+    mine, theirs = load_file(run / "model.safetensors"), load_file(parent)
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert all(torch.equal(ck["G"][k], ck["G_ema"][k]) for k in ck["G"])
+    train([*args, "--init-from", parent], run, 5)  # resumed from its own checkpoint, the file's record kept
+    prov, before = load_model(run / "model.safetensors").provenance, load_model(parent).provenance
+    assert prov["steps"] == 5 and prov["recipe"]["init_from"] == str(parent)
+    assert prov["started_from"] == {"file": "model.safetensors", "steps": 3, "train_seconds": before["train_seconds"],
+                                    "train_cpu_seconds": before["train_cpu_seconds"], "device": "cpu",
+                                    "torch": torch.__version__, "date": before["date"]}
+    assert [int(line.split(",")[0]) for line in (run / "losses.csv").read_text().splitlines()[1:]] == [4, 5]
+    model = load_model(parent)
+    save_model(tmp_path / "no-d.safetensors", model.generator, None, model.schema, model.image_size,
+               model.alignment, model.provenance)
+    for extra, says in [(["--g-conv-dim", "16"], "generator differs: conv_dim 8 (this run: 16)"),
+                        (["--d-projection"], "discriminator differs: projection False (this run: True)"),
+                        (["--image-size", "64"], "works at 32 px, this run at 64 px"),
+                        (["--attrs", "Black_Hair,Blond_Hair,Male"], "other labels"),
+                        (["--init-from", tmp_path / "missing.safetensors"], "missing.safetensors"),
+                        (["--init-from", tmp_path / "no-d.safetensors"], "no discriminator")]:
+        extra = extra if "--init-from" in extra else ["--init-from", parent, *extra]
+        r = CliRunner().invoke(main, [*map(str, args), "--run", str(tmp_path / "bad"), *TINY, *map(str, extra)])
+        assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
+        assert not (tmp_path / "bad").exists()
+
+
 def test_the_teachers_mask_bounds_the_students_and_only_the_student_learns():
     from stylize.train.teacher import TEACHER_QUIET, teacher_bounds
 

@@ -28,26 +28,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from stylize.models.errors import ModelFileError
-from stylize.models.modelfile import load_model
+from stylize.models.modelfile import load_for_run
 from stylize.models.schema import DomainSchema
 
 
 def load_teacher(path: str | Path, schema: DomainSchema, image_size: int, device: str | torch.device) -> nn.Module:
     """The teacher's generator, frozen, after checking it can speak for this run: an attention-mask model of the
     same labels and crop size. Raises ValueError with a one-line reason otherwise."""
-    try:
-        model = load_model(path, device, with_discriminator=False)
-    except ModelFileError as e:
-        raise ValueError(f"--mask-teacher: {e}") from None
+    model = load_for_run(path, schema, image_size, "--mask-teacher")
     if not model.generator.sizes().get("mask"):
         raise ValueError(f"--mask-teacher: {path} has no attention mask (its generator paints every pixel)")
-    if model.schema.to_json() != schema.to_json():
-        raise ValueError(f"--mask-teacher: {path} has other labels ({model.schema.describe()}) than this run "
-                         f"({schema.describe()})")
-    if model.image_size != image_size:
-        raise ValueError(f"--mask-teacher: {path} works at {model.image_size} px, this run at {image_size} px")
-    return model.generator.eval().requires_grad_(False)
+    return model.generator.to(device).eval().requires_grad_(False)
 
 
 TEACHER_QUIET = 0.1  # the teacher's mask below this: where it does not act

@@ -32,7 +32,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from stylize.models.architectures import build_generator
-from stylize.models.modelfile import save_model
+from stylize.models.modelfile import StyleModel, load_for_run, save_model
 from stylize.models.stargan import Discriminator
 from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head
 
@@ -108,6 +108,7 @@ class TrainConfig:
     d_projection: bool = False
     targets: str = "shuffle"
     ema: float = 0.999
+    init_from: str = ""
     batch_size: int = 16
     num_iters: int = 200_000
     num_iters_decay: int = 0
@@ -222,6 +223,7 @@ class CheckedConfig:
     head: np.ndarray | None  # --hide-backdrop: what of a crop D and the guide see as the face's own
     teacher: nn.Module | None  # --mask-teacher, on the CPU
     proto: tuple[str, ...]  # --proto-groups (every group but hair when empty)
+    start: StyleModel | None  # --init-from, on the CPU
 
 
 def _blaming(option: str, check: Callable[[], T]) -> T:
@@ -263,7 +265,26 @@ def check_config(config: TrainConfig, spec: DatasetSpec) -> CheckedConfig:
     proto = _blaming("--proto-groups", lambda: schema.named(config.proto_groups))
     if not config.proto_groups:  # hair prototypes would teach the backdrop too (train/prototypes.py)
         proto = tuple(g.name for g in schema.groups if g.name not in OUTSIDE_FACE_GROUPS)
-    return CheckedConfig(policy, guided, taught, region, teacher, proto)
+    start = _blaming("--init-from", lambda: load_start(config, spec)) if config.init_from else None
+    return CheckedConfig(policy, guided, taught, region, teacher, proto, start)
+
+
+def load_start(config: TrainConfig, spec: DatasetSpec) -> StyleModel:
+    """The model file a new run starts from (``--init-from``): its G and D must be the networks this config builds,
+    for this dataset's labels and crop size. ValueError with a one-line reason otherwise."""
+    model = load_for_run(config.init_from, spec.schema, config.image_size, "--init-from", with_discriminator=True)
+    if model.discriminator is None:
+        raise ValueError(f"{config.init_from} has no discriminator to go on training against")
+    g_sizes = make_generator(config, spec.schema.c_dim).sizes()
+    d_sizes = Discriminator(config.image_size, config.d_conv_dim, spec.schema.cls_dim, config.d_repeat_num,
+                            config.d_projection).sizes()
+    for net, want, got in (("generator", g_sizes, model.generator.sizes()),
+                           ("discriminator", d_sizes, model.discriminator.sizes())):
+        if want != got:
+            differ = ", ".join(f"{k} {got.get(k)} (this run: {want.get(k)})" for k in sorted({*want, *got})
+                               if want.get(k) != got.get(k))
+            raise ValueError(f"{config.init_from}'s {net} differs: {differ}")
+    return model
 
 
 class Trainer:
@@ -272,6 +293,7 @@ class Trainer:
     def __init__(self, spec: DatasetSpec, run_dir: Path, config: TrainConfig, cache_dir: Path | None = None) -> None:
         checked = check_config(config, spec)  # before the run folder is made
         self.guided, self.taught = checked.guided, checked.taught
+        self.start = checked.start
         self.spec, self.run_dir, self.cfg = spec, Path(run_dir), config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -324,6 +346,7 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self.cpu_seconds = 0.0
+        self.started_from: dict | None = None  # --init-from's file and what its own training cost
         self.resume()
 
     # --- checkpoints -------------------------------------------------------------------------------------------
@@ -332,9 +355,12 @@ class Trainer:
         return self.run_dir / "checkpoint.pt"
 
     def resume(self) -> None:
-        """Restores networks, optimisers, step and RNG state if the run folder has a checkpoint."""
+        """Restores networks, optimisers, step and RNG state if the run folder has a checkpoint; otherwise starts
+        from ``--init-from``'s networks when it names a model file."""
         if not self.checkpoint_path.exists():
             (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
+            if self.start is not None:
+                self.init_from(self.start)
             return
         ck = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         self.G.load_state_dict(ck["G"])
@@ -345,10 +371,26 @@ class Trainer:
             self.G_ema.load_state_dict(ck.get("G_ema", ck["G"]))
         self.step, self.elapsed = int(ck["step"]), float(ck.get("elapsed", 0.0))
         self.cpu_seconds = float(ck.get("cpu_seconds", 0.0))
+        self.started_from = ck.get("started_from")
         self.rng.set_state(ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
         if torch.cuda.is_available() and "cuda_rng" in ck:
             torch.cuda.set_rng_state_all(ck["cuda_rng"])
+
+    def init_from(self, model: StyleModel) -> None:
+        """G (and its average) and D from a model file, the step count carried on so that ``--num-iters`` and its
+        decay count the model's own iterations too; the optimisers start afresh (a model file has none of their
+        state), and time and CPU seconds count this run's alone (the file's are kept in ``started_from``). For a run
+        whose checkpoint is gone: a lent GPU's run that brought back its model file only."""
+        self.G.load_state_dict(model.generator.state_dict())
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(model.generator.state_dict())
+        self.D.load_state_dict(model.discriminator.state_dict())
+        prov = model.provenance
+        self.step = int(prov.get("steps", 0))
+        self.started_from = {"file": Path(model.path).name, "steps": self.step,
+                             **{k: prov[k] for k in ("train_seconds", "train_cpu_seconds", "device", "torch", "date")
+                                if k in prov}}
 
     def save_checkpoint(self) -> None:
         """Atomic: written to a temporary name and renamed, so a kill mid-write keeps the previous one."""
@@ -356,7 +398,7 @@ class Trainer:
             return
         ck = {"G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(),
               "d_opt": self.d_opt.state_dict(), "step": self.step, "elapsed": self.elapsed,
-              "cpu_seconds": self.cpu_seconds,
+              "cpu_seconds": self.cpu_seconds, "started_from": self.started_from,
               "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state()}
         if torch.cuda.is_available():
             ck["cuda_rng"] = torch.cuda.get_rng_state_all()
@@ -384,6 +426,8 @@ class Trainer:
             "recipe": asdict(self.cfg), "device": str(self.device), "torch": torch.__version__,
             "host": platform.machine(), "date": time.strftime("%Y-%m-%d"),
         }
+        if self.started_from is not None:
+            provenance["started_from"] = self.started_from
         eval_path = self.run_dir / "eval.json"
         if eval_path.exists():
             result = json.loads(eval_path.read_text())
