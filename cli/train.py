@@ -118,7 +118,7 @@ _HELP = {
     "init_from": "A model file (or bundled name) whose G and D a new run starts from: the same labels, crop size "
                  "and networks. Its step count carries on (--num-iters counts it); the optimisers start afresh. "
                  "For a run whose checkpoint is gone, e.g. one trained on a lent GPU that brought back its model "
-                 "file only. Ignored when the run folder has a checkpoint.",
+                 "file only. Not read when the run folder has a checkpoint (it resumes from that).",
     "ema": "Decay of the moving average of G's weights that is exported (0: export G itself).",
     "max_seconds": "Stop after this many seconds of training (wall clock, summed over resumes; 0: no limit).",
     "max_cpu_seconds": "Stop after this many CPU seconds of training (all threads, summed over resumes; 0: no "

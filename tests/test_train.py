@@ -670,9 +670,11 @@ def test_a_run_started_from_a_model_file_carries_its_networks_and_steps_and_one_
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert all(torch.equal(ck["G"][k], ck["G_ema"][k]) for k in ck["G"])
-    train([*args, "--init-from", parent], run, 5)  # resumed from its own checkpoint, the file's record kept
+    (tmp_path / "parent").rename(tmp_path / "moved")  # resumed from its own checkpoint, the file's record kept
+    train([*args, "--init-from", parent], run, 5)
+    parent = tmp_path / "moved" / "model.safetensors"
     prov, before = load_model(run / "model.safetensors").provenance, load_model(parent).provenance
-    assert prov["steps"] == 5 and prov["recipe"]["init_from"] == str(parent)
+    assert prov["steps"] == 5 and prov["recipe"]["init_from"] == str(tmp_path / "parent" / "model.safetensors")
     assert prov["started_from"] == {"file": "model.safetensors", "steps": 3, "train_seconds": before["train_seconds"],
                                     "train_cpu_seconds": before["train_cpu_seconds"], "device": "cpu",
                                     "torch": torch.__version__, "date": before["date"]}

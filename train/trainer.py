@@ -242,9 +242,10 @@ def face_region(spec: DatasetSpec, size: int) -> np.ndarray | None:
         return None
 
 
-def check_config(config: TrainConfig, spec: DatasetSpec) -> CheckedConfig:
+def check_config(config: TrainConfig, spec: DatasetSpec, resuming: bool = False) -> CheckedConfig:
     """Every check of the settings, with each other and with this dataset, before a run folder is made or a crop
-    read: a ConfigError naming the option otherwise."""
+    read: a ConfigError naming the option otherwise. A run that resumes from its checkpoint does not read
+    ``--init-from`` again (the file may have moved since it started)."""
     if bad := config.conflict():
         raise ConfigError(*bad)
     if config.image_size % 2 ** config.d_repeat_num:
@@ -265,7 +266,8 @@ def check_config(config: TrainConfig, spec: DatasetSpec) -> CheckedConfig:
     proto = _blaming("--proto-groups", lambda: schema.named(config.proto_groups))
     if not config.proto_groups:  # hair prototypes would teach the backdrop too (train/prototypes.py)
         proto = tuple(g.name for g in schema.groups if g.name not in OUTSIDE_FACE_GROUPS)
-    start = _blaming("--init-from", lambda: load_start(config, spec)) if config.init_from else None
+    start = (_blaming("--init-from", lambda: load_start(config, spec)) if config.init_from and not resuming
+             else None)
     return CheckedConfig(policy, guided, taught, region, teacher, proto, start)
 
 
@@ -291,7 +293,7 @@ class Trainer:
     """Owns the networks, optimisers and run folder of one training run; resumes from ``run/checkpoint.pt``."""
 
     def __init__(self, spec: DatasetSpec, run_dir: Path, config: TrainConfig, cache_dir: Path | None = None) -> None:
-        checked = check_config(config, spec)  # before the run folder is made
+        checked = check_config(config, spec, (Path(run_dir) / "checkpoint.pt").exists())  # before the folder is made
         self.guided, self.taught = checked.guided, checked.taught
         self.start = checked.start
         self.spec, self.run_dir, self.cfg = spec, Path(run_dir), config
