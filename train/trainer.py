@@ -363,6 +363,7 @@ class Trainer:
             (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
             if self.start is not None:
                 self.init_from(self.start)
+                self.start = None  # its networks copied: nothing more to keep
             return
         ck = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         self.G.load_state_dict(ck["G"])
