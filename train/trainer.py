@@ -295,7 +295,6 @@ class Trainer:
     def __init__(self, spec: DatasetSpec, run_dir: Path, config: TrainConfig, cache_dir: Path | None = None) -> None:
         checked = check_config(config, spec, (Path(run_dir) / "checkpoint.pt").exists())  # before the folder is made
         self.guided, self.taught = checked.guided, checked.taught
-        self.start = checked.start
         self.spec, self.run_dir, self.cfg = spec, Path(run_dir), config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -349,21 +348,20 @@ class Trainer:
         self.elapsed = 0.0
         self.cpu_seconds = 0.0
         self.started_from: dict | None = None  # --init-from's file and what its own training cost
-        self.resume()
+        self.resume(checked.start)
 
     # --- checkpoints -------------------------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
         return self.run_dir / "checkpoint.pt"
 
-    def resume(self) -> None:
+    def resume(self, start: StyleModel | None = None) -> None:
         """Restores networks, optimisers, step and RNG state if the run folder has a checkpoint; otherwise starts
-        from ``--init-from``'s networks when it names a model file."""
+        from ``start``'s networks (``--init-from``) when given."""
         if not self.checkpoint_path.exists():
             (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
-            if self.start is not None:
-                self.init_from(self.start)
-                self.start = None  # its networks copied: nothing more to keep
+            if start is not None:
+                self.init_from(start)
             return
         ck = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         self.G.load_state_dict(ck["G"])
