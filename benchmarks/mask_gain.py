@@ -47,14 +47,13 @@ def main() -> None:
     if not hasattr(model.generator, "parts"):
         raise SystemExit(f"{args.model}: not a masked generator")
     spec = rebuild_dataset(model.provenance, args.data)
-    seed = int(spec.source["args"].get("seed", 0))
     plain = model.generator
     if args.grid_dir:
         args.grid_dir.mkdir(parents=True, exist_ok=True)
     for gain in args.gain:
         model.generator = MaskGain(plain, gain)
         grid = args.grid_dir / f"grid-{gain:g}.png" if args.grid_dir else None
-        r = evaluate(model, spec, args.cache, args.judge_steps, args.limit, seed=seed,
+        r = evaluate(model, spec, args.cache, args.judge_steps, args.limit, seed=spec.seed,
                      grid=grid, progress=False, greyscale_judge=False)
         targets = " ".join(f"{k} {v:.1%}" for k, v in r["per_target"].items())
         kept = " ".join(f"{k} {v:.1%}" for k, v in r["others_kept"].items())

@@ -398,8 +398,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
     try:
         spec = rebuild_dataset(model.provenance, data, name=str(model_path))
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
-        seed = int(spec.source["args"].get("seed", 0))
-        result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=seed, grid=grid,
+        result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=spec.seed, grid=grid,
                           structure_only=structure_only, region=region, judge_augment=policy,
                           greyscale_judge=greyscale_judge, strength=strength)
     except (DatasetError, ValueError) as e:

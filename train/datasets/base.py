@@ -55,6 +55,12 @@ class DatasetSpec:
     terms: str = ""  # the data's licence terms, carried into every model trained on it
     source: dict = field(default_factory=dict)  # {"dataset": module name, "args": {...}}, set by build_dataset
 
+    @property
+    def seed(self) -> int:
+        """The seed it was built with (its held-out split's, for sets split at random; 0 when none was given):
+        what the eval's judge is seeded with too."""
+        return int(self.source.get("args", {}).get("seed", 0))
+
 
 def image_files(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name so every machine sees the same order."""
