@@ -110,6 +110,10 @@ _HELP = {
     "augment": "Augment every image D sees, real and generated (DiffAugment): translation, cutout, resolution "
                "(each image shown at a random lower resolution, down to half), comma-separated; keeps D's "
                "classifier from resting on one small region, or on fine texture, that G then paints.",
+    "negatives": "Show D a share of real faces with painted colour patches as fakes (patches; negative data "
+                 "augmentation, train/negatives.py): the eye shadow, lips and hair streaks that long CelebA runs "
+                 "paint become what D learns to reject ('' for none).",
+    "negatives_share": "The share of each critic batch's generated images replaced by --negatives.",
     "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "
                     "judged against real faces of the asked labels, not of any labels.",
     "targets": "What G is asked for in training: shuffle (the batch's own labels, shuffled: every group changes at "
@@ -170,7 +174,7 @@ SECTIONS = {
         "lambda_change_tv", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray", "guide_robust",
         "lambda_colour_guide", "lambda_colour_match", "lambda_green", "lambda_id", "lambda_proto", "proto_groups",
         "proto_k", "proto_alpha", "proto_target", "proto_match", "mask_teacher", "lambda_teacher",
-        "lambda_teacher_change", "teacher_groups", "hide_backdrop"),
+        "lambda_teacher_change", "teacher_groups", "hide_backdrop", "negatives", "negatives_share"),
 }
 
 

@@ -18,7 +18,7 @@ from stylize.models.masked import MaskedGenerator
 from stylize.models.schema import DomainSchema, schema_from_attrs
 from stylize.train.datasets import build_dataset
 from stylize.train.datasets.base import pencil_sketch
-from stylize.train.evaluate import layout_correlation, plaid, stripe_power
+from stylize.train.evaluate import layout_correlation, painted_share, plaid, stripe_power
 
 from . import standins
 from .test_image import portrait
@@ -243,6 +243,18 @@ def test_layout_correlation_tells_a_kept_face_from_a_scrambled_one():
     assert layout_correlation(face, np.full_like(face, 128)) == 0.0
 
 
+def test_painted_counts_the_face_whose_colour_moved_not_one_lit_or_darkened():
+    face = portrait()[:256, 100:356]
+    where = np.zeros(face.shape[:2], bool)
+    where[64:192, 64:192] = True
+    assert painted_share(face, face, where) == 0.0
+    lit = np.clip(face.astype(int) * 1.3 + 10, 0, 255).astype(np.uint8)  # brighter, the same colours
+    assert painted_share(face, lit, where) < 0.02
+    shadow = face.copy()
+    shadow[96:128, 64:192] = (230, 110, 30)  # an orange band across a quarter of the region
+    assert painted_share(face, shadow, where) == pytest.approx(0.25, abs=0.03)
+
+
 def test_plaid_tells_strokes_and_blocks_from_a_blur():
     """Crops of a real face: made of 4x4 blocks, or crossed by short horizontal and vertical strokes, they read as
     plaid against the crops themselves; blurred (fine detail lost in every direction alike) they do not."""
@@ -288,6 +300,7 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     assert result["applied"] == "change at full resolution"
     own = result["own_value_change"]  # hair is one-hot: every face was asked for its own colour too
     assert own and set(own) <= {"hair=black", "hair=blond"} and all(0 <= v < 255 for v in own.values())
+    assert set(result["painted"]) == set(result["per_target"]) and all(0 <= v <= 1 for v in result["painted"].values())
     # a second judge, of luminance only, reads the same edits: the same targets, its own reading of real faces
     grey = result["greyscale_judge"]
     assert set(grey["per_target"]) == set(result["per_target"]) and 0 <= grey["target_accuracy"] <= 1
@@ -1016,3 +1029,46 @@ def test_a_run_with_the_real_face_teacher_logs_it_and_records_its_settings(tmp_p
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--run", str(tmp_path / "bad"), "--lambda-proto", "1",
                                   "--proto-groups", "beard"])
     assert r.exit_code == 2 and "--proto-groups" in r.output and "no group beard" in r.output, r.output
+
+
+def test_negatives_paint_saturated_patches_over_part_of_each_real_face_and_d_is_shown_them_as_fakes(tmp_path,
+                                                                                                   monkeypatch):
+    """--negatives patches: each painted face differs from its real one in a part of it (not none, not all), the
+    painted pixels are more saturated than they were, the rest are untouched; the painting is drawn from the
+    trainer's generator (same seed, same patches); the first share of the fakes is replaced, the rest kept; a run
+    shows D the negatives on every critic step and records the setting; a bad kind or share is a usage error."""
+    from stylize.train import negatives, trainer
+
+    x = torch.zeros(8, 3, 32, 32).uniform_(-0.3, 0.3)  # greyish faces: a painted patch is more colourful
+    painted = negatives.paint_patches(x, torch.Generator().manual_seed(1))
+    assert torch.equal(painted, negatives.paint_patches(x, torch.Generator().manual_seed(1)))
+    assert painted.min() >= -1 and painted.max() <= 1
+    changed = (painted - x).abs().amax(1) > 1e-4
+    share = changed.float().mean((1, 2))
+    assert (share > 0.005).all() and (share < 0.8).all(), share
+    saturation = lambda t: t.amax(1) - t.amin(1)  # noqa: E731
+    assert (saturation(painted)[changed] - saturation(x)[changed]).mean() > 0.2
+    assert torch.equal(painted[~changed[:, None].expand_as(x)], x[~changed[:, None].expand_as(x)])
+
+    fake = torch.full((8, 3, 32, 32), 0.5)
+    mixed, rows = negatives.with_negatives(fake, x, 0.25, torch.Generator().manual_seed(1))
+    assert rows.tolist() == [True, True] + [False] * 6
+    assert torch.equal(mixed[2:], fake[2:]) and not torch.equal(mixed[:2], fake[:2])
+
+    shown = []
+    real = trainer.with_negatives
+    monkeypatch.setattr(trainer, "with_negatives", lambda *a: shown.append(a[2]) or real(*a))
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--negatives", "patches", "--negatives-share", "0.5"], run, 4)
+    assert shown == [0.5] * 4  # every critic step of the 4 iterations
+    recipe = load_model(run / "model.safetensors").provenance["recipe"]
+    assert recipe["negatives"] == "patches" and recipe["negatives_share"] == 0.5
+    # a projection D judges a painted face against its own labels (the real face's), not the asked ones
+    train(["celeba", "--data", data, "--negatives", "patches", "--d-projection"], tmp_path / "projected", 2)
+    assert shown == [0.5] * 4 + [0.25] * 2
+    for option, value in (("--negatives", "stripes"), ("--negatives-share", "1")):
+        r = CliRunner().invoke(main, ["celeba", "--data", str(data), option, value, "--run", str(tmp_path / "bad"),
+                                      *TINY])
+        assert r.exit_code == 2 and option in r.output and "Traceback" not in r.output, r.output
+        assert not (tmp_path / "bad").exists()

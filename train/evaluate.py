@@ -18,6 +18,9 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
 - plaid: how much of the edited faces' fine detail runs in straight horizontal and vertical strokes, over the
   same for real held-out faces of the asked value (1: as real faces; a decoder that copies cells into 2x2 blocks
   leaves a plaid of such strokes, docs/anime-experiments.md);
+- painted: the share of the inner face (eyes, nose, mouth) whose colour, not brightness, the edit moved by more than
+  PAINTED (CIELAB a*b* distance), per target: the orange eye shadow, green lips and red eyes that gender edits of
+  long CelebA runs paint show here as a number (a real gender change moves the face's colour little);
 - own value change: the mean change (grey levels) when asked for what the face already has (a blond asked blond),
   which should be nothing: G's streaks or glow there are what a user sees on a face already of the asked colour;
 - reconstruction L1: mean |x − G(G(x, c_trg), c_org)| on model-size crops in [−1, 1] (the training loss's scale).
@@ -43,7 +46,7 @@ from stylize.models.schema import DomainSchema
 from stylize.pipeline.align import face_transform, warp_to_crop, whole_image_transform
 from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
-from stylize.pipeline.regions import edit_region
+from stylize.pipeline.regions import edit_region, inner_face
 from stylize.pipeline.translate import model_change
 
 from .augment import POLICIES, augment
@@ -54,6 +57,7 @@ CLASSIFIER_SIZE = 64
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 SAME_PERSON = 0.6  # dlib's threshold on descriptor distance
 LAYOUT_SIZE, LAYOUT_KEPT = 16, 0.5
+PAINTED = 20.0  # a*b* distance (OpenCV's 8-bit Lab, ~CIE units) past which a pixel's colour counts as painted
 GRID_ROWS = 8
 JUDGE_DIMS = (3, 32, 64, 128, 256)  # channels: the input, then the four stages
 
@@ -204,6 +208,14 @@ def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, face
     return edited
 
 
+def painted_share(before: np.ndarray, after: np.ndarray, where: np.ndarray) -> float:
+    """The share of ``where`` (S×S bools) whose colour moved by more than PAINTED from ``before`` to ``after``
+    (S×S×3 uint8 RGB crops): the distance in Lab's a*b* plane, so a face lit or darkened alone counts nothing."""
+    ab = [cv2.cvtColor(im, cv2.COLOR_RGB2LAB)[..., 1:].astype(np.float32) for im in (before, after)]
+    moved = np.linalg.norm(ab[1] - ab[0], axis=-1) > PAINTED
+    return float(moved[where].mean())
+
+
 def layout_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two RGB crops' luminance at 16x16: high while the face keeps its layout."""
     small = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), (LAYOUT_SIZE, LAYOUT_SIZE),
@@ -326,6 +338,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         picks = np.linspace(0, len(picks) - 1, limit).round().astype(int)
     grid_at = set(picks[np.linspace(0, len(picks) - 1, min(GRID_ROWS, len(picks))).round().astype(int)].tolist())
     layout: dict[str, list[float]] = {}
+    painted: dict[str, list[float]] = {}
+    inner = inner_face(spec.alignment, size) > 0.5 if face_model else None
     own_change: dict[str, list[float]] = {}
     stripes_edited: dict[str, np.ndarray] = {}
     stripes_real: dict[str, np.ndarray] = {}
@@ -362,6 +376,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         for k in real:
             key = f"{edits[k].group}={edits[k].value}"
             layout.setdefault(key, []).append(layout_correlation(crops[0], crops[1 + k]))
+            if inner is not None:
+                painted.setdefault(key, []).append(painted_share(crops[0], crops[1 + k], inner))
             stripes_edited[key] = stripes_edited.get(key, 0) + stripe_power(crops[1 + k:2 + k])
             if ref is not None:
                 d = float(np.linalg.norm(identity.descriptor(edited[k], sample.landmarks) - ref))
@@ -384,6 +400,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "layout_correlation": {k: rate(v) for k, v in sorted(layout.items())},
         "layout_kept": rate([float(c >= LAYOUT_KEPT) for v in layout.values() for c in v]),
         "plaid": plaid(stripes_edited, stripes_real),
+        **({"painted": {k: rate(v) for k, v in sorted(painted.items())}} if painted else {}),
         # mean change, grey levels of 255 over the crop, when asked for the face's own value (a blond asked blond):
         # streaks or a glow that nothing asked for
         "own_value_change": {k: round(float(np.mean(v)), 3) for k, v in sorted(own_change.items())},

@@ -52,6 +52,8 @@ from .losses import (
     r1_penalty,
     random_targets,
 )
+from .negatives import KINDS as NEGATIVE_KINDS
+from .negatives import with_negatives
 from .prototypes import Prototypes, prototype_loss
 from .teacher import edits_within, load_teacher, teacher_bounds
 
@@ -104,6 +106,8 @@ class TrainConfig:
     lambda_teacher_change: float = 0.0
     teacher_groups: str = ""
     augment: str = ""
+    negatives: str = ""
+    negatives_share: float = 0.25
     hide_backdrop: bool = False
     d_projection: bool = False
     targets: str = "shuffle"
@@ -154,6 +158,10 @@ class TrainConfig:
             # docs/celeba-experiments.md)
             return "--targets", (f"{self.targets} does not go with --d-projection (only shuffle keeps the asked "
                                  "labels distributed as the real ones)")
+        if self.negatives and self.negatives not in NEGATIVE_KINDS:
+            return "--negatives", f"unknown kind {self.negatives} (choose from {', '.join(NEGATIVE_KINDS)})"
+        if not 0 < self.negatives_share < 1:
+            return "--negatives-share", f"{self.negatives_share:g} must lie between 0 and 1 (a share of D's fakes)"
         if self.lambda_guide > 0 and not 4 <= self.guide_size <= 64:
             return "--guide-size", f"{self.guide_size} must lie between 4 and 64 (the side the guide reads, in px)"
         if not 0 <= self.guide_robust < 128:
@@ -481,14 +489,19 @@ class Trainer:
             d_cls = classification_loss(out_cls.float(), cls_org, schema, set_index)
             with torch.no_grad():
                 x_fake = self.g_train(x_real, c_trg)
+            src_shown = src_trg
+            if cfg.negatives:  # a share of the fakes are real faces with painted patches (train/negatives.py)
+                x_fake, painted = with_negatives(x_fake, x_real.detach(), cfg.negatives_share, self.rng)
+                if src_trg is not None:  # a painted face is judged against its own labels, as the real one is
+                    src_shown = torch.where(painted[:, None], src_org, src_trg)
             fake_seen = self.seen(self.hidden(x_fake.detach(), donor))
-            fake_src, _ = self.d_train(fake_seen, src_trg)
+            fake_src, _ = self.d_train(fake_seen, src_shown)
             d_adv = discriminator_adversarial(real_src.float(), fake_src.float(), cfg.adv_loss)
             d_loss = d_adv + cfg.lambda_cls * d_cls
             if regularise:
                 d_reg = (cfg.lambda_r1 * r1_penalty(real_src, x_in) if uses_r1 else
                          cfg.lambda_gp * gradient_penalty(self.d_train, real_seen.detach(),
-                                                          fake_seen.to(x_real.dtype), src_org, src_trg))
+                                                          fake_seen.to(x_real.dtype), src_org, src_shown))
                 d_loss = d_loss + cfg.reg_every * d_reg
                 log.update(D_reg=d_reg.item())  # at its weight for one step, so lazy and eager runs read alike
         self.d_opt.zero_grad(set_to_none=True)
