@@ -30,7 +30,8 @@ def hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tenso
 
 def paint_patches(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """``x`` (N×3×H×W in [-1, 1]) with 1-4 soft ellipses of a random saturated colour painted over each image,
-    each with its own centre, axes, angle and opacity (drawn from ``generator``, on the CPU)."""
+    each with its own centre, axes, angle and opacity (drawn from ``generator``, on the CPU; painted on ``x``'s
+    device, so a GPU run sends no images to the CPU)."""
     n, _, h, w = x.shape
     m = PATCHES[1]
     draw = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
@@ -43,19 +44,20 @@ def paint_patches(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     angle = draw(n, m) * math.pi
     alpha = (ALPHA[0] + (ALPHA[1] - ALPHA[0]) * draw(n, m)) * used
     colour = hsv_to_rgb(draw(n * m), 0.7 + 0.3 * draw(n * m), 0.6 + 0.4 * draw(n * m)).view(n, m, 3) * 2 - 1
+    cy, cx, ay, ax, angle, alpha, colour = (t.to(x.device) for t in (cy, cx, ay, ax, angle, alpha, colour))
 
-    rows = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1) + 0.5
-    cols = torch.arange(w, dtype=torch.float32).view(1, 1, 1, w) + 0.5
+    rows = torch.arange(h, dtype=torch.float32, device=x.device).view(1, 1, h, 1) + 0.5
+    cols = torch.arange(w, dtype=torch.float32, device=x.device).view(1, 1, 1, w) + 0.5
     dy, dx = rows - cy[..., None, None], cols - cx[..., None, None]
     cos, sin = angle.cos()[..., None, None], angle.sin()[..., None, None]
     u, v = (dx * cos + dy * sin) / ax[..., None, None], (dy * cos - dx * sin) / ay[..., None, None]
     # N×M×H×W: at full opacity out to 0.7 of the axes, fading to nothing at the ellipse's edge
     cover = ((1 - (u * u + v * v)) * 2).clamp(0, 1) * alpha[..., None, None]
-    out = x.float().cpu()
+    out = x.float()
     for j in range(m):  # painted one over another, in order
         a = cover[:, j:j + 1]
         out = out * (1 - a) + colour[:, j, :, None, None] * a
-    return out.to(device=x.device, dtype=x.dtype)
+    return out.to(x.dtype)
 
 
 def with_negatives(fake: torch.Tensor, real: torch.Tensor, share: float, generator: torch.Generator
