@@ -13,6 +13,7 @@ from stylize.models.masked import COLOURS, UPSAMPLES
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.losses import TARGETS
+from stylize.train.negatives import USES as NEGATIVE_USES
 from stylize.train.prototypes import MATCHES as PROTO_MATCHES
 from stylize.train.prototypes import TARGETS as PROTO_TARGETS
 from stylize.train.trainer import ADV_LOSSES, ARCHS, RECIPES, TrainConfig
@@ -113,7 +114,11 @@ _HELP = {
     "negatives": "Show D a share of real faces with painted colour patches as fakes (patches; negative data "
                  "augmentation, train/negatives.py): the eye shadow, lips and hair streaks that long CelebA runs "
                  "paint become what D learns to reject ('' for none).",
-    "negatives_share": "The share of each critic batch's generated images replaced by --negatives.",
+    "negatives_share": "The share of each critic batch's generated images replaced by --negatives (with "
+                       "--negatives-for classifier: the share of its real faces shown painted as well).",
+    "negatives_for": "Which of D's outputs sees the --negatives: critic (as fakes), classifier (with the face's own "
+                     "labels, so that a painted patch stops reading as a gender or a hair colour, and G's "
+                     "classification term stops rewarding one) or both.",
     "d_projection": "Condition D's real/fake output on the labels (projection discriminator): a generated face is "
                     "judged against real faces of the asked labels, not of any labels.",
     "targets": "What G is asked for in training: shuffle (the batch's own labels, shuffled: every group changes at "
@@ -174,7 +179,8 @@ SECTIONS = {
         "lambda_change_tv", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray", "guide_robust",
         "lambda_colour_guide", "lambda_colour_match", "lambda_green", "lambda_id", "lambda_proto", "proto_groups",
         "proto_k", "proto_alpha", "proto_target", "proto_match", "mask_teacher", "lambda_teacher",
-        "lambda_teacher_change", "teacher_groups", "hide_backdrop", "negatives", "negatives_share"),
+        "lambda_teacher_change", "teacher_groups", "hide_backdrop", "negatives", "negatives_share",
+        "negatives_for"),
 }
 
 
@@ -203,7 +209,7 @@ def trainer_options(f):
         else:
             kind = {"int": int, "float": float, "str": str}[str(fld.type)]
             choices = {"arch": ARCHS, "adv_loss": ADV_LOSSES, "colour": COLOURS, "targets": TARGETS,
-                       "upsample": UPSAMPLES,
+                       "upsample": UPSAMPLES, "negatives_for": NEGATIVE_USES,
                        "proto_target": PROTO_TARGETS, "proto_match": PROTO_MATCHES}
             kind = click.Choice(choices[fld.name]) if fld.name in choices else kind
             f = click.option(name, type=kind, default=fld.default, show_default=True, help=_HELP.get(fld.name, ""))(f)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import cv2
@@ -540,7 +541,6 @@ def test_a_plain_run_with_bilinear_up_sampling_trains_exports_and_records_it(tmp
 
 
 def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it(tmp_path):
-    import csv
 
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
@@ -639,7 +639,6 @@ def test_the_guide_is_frozen_and_its_reading_reaches_g():
 
 
 def test_a_mask_teacher_bounds_g_and_one_that_cannot_speak_for_the_run_is_a_usage_error(tmp_path):
-    import csv
 
     data = standins.make_celeba(tmp_path / "data")
     args = ["celeba", "--data", data, "--recipe", "hybrid"]
@@ -807,7 +806,6 @@ def test_the_colour_guide_reads_the_hair_bands_colours_alone_as_opencv_sees_them
 
 
 def test_a_run_with_the_colour_distance_logs_and_records_it_and_a_dataset_without_hair_is_a_usage_error(tmp_path):
-    import csv
 
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
@@ -825,7 +823,6 @@ def test_a_run_with_the_colour_distance_logs_and_records_it_and_a_dataset_withou
 
 
 def test_the_change_tv_charges_patterns_g_adds_not_the_inputs_edges_nor_a_smooth_recolour(tmp_path):
-    import csv
 
     from stylize.train.losses import change_tv
 
@@ -848,7 +845,6 @@ def test_the_change_tv_charges_patterns_g_adds_not_the_inputs_edges_nor_a_smooth
 def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
     """A brown turned olive costs; the same brown turned redder or lighter costs nothing, and so does green
     backdrop G leaves as it was; a run logs the charge and records its weight."""
-    import csv
 
     from stylize.train.colour_guide import greener
 
@@ -875,7 +871,6 @@ def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
 def test_the_identity_term_is_logged_and_recorded(tmp_path):
     """--lambda-id: G's distance from the face when asked for its own labels, logged each G step, its weight kept in
     the model file; a G fresh from its start changes the face a little, so the term is above zero."""
-    import csv
 
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
@@ -1008,7 +1003,6 @@ def test_the_real_face_teacher_for_a_redraw_is_the_mean_of_the_nearest_in_colour
     with pytest.raises(ValueError):
         Prototypes(crops, schema, ("domain",), target="median")
 def test_a_run_with_the_real_face_teacher_logs_it_and_records_its_settings(tmp_path):
-    import csv
 
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
@@ -1051,24 +1045,86 @@ def test_negatives_paint_saturated_patches_over_part_of_each_real_face_and_d_is_
     assert torch.equal(painted[~changed[:, None].expand_as(x)], x[~changed[:, None].expand_as(x)])
 
     fake = torch.full((8, 3, 32, 32), 0.5)
-    mixed, rows = negatives.with_negatives(fake, x, 0.25, torch.Generator().manual_seed(1))
+    first = negatives.make_negatives("patches", x, fake, 0.25, torch.Generator().manual_seed(1))
+    assert len(first) == 2 and len(negatives.make_negatives("patches", x, fake, 0.01, torch.Generator())) == 0
+    mixed, rows = negatives.with_negatives(fake, first)
     assert rows.tolist() == [True, True] + [False] * 6
-    assert torch.equal(mixed[2:], fake[2:]) and not torch.equal(mixed[:2], fake[:2])
+    assert torch.equal(mixed[2:], fake[2:]) and torch.equal(mixed[:2], first)
 
     shown = []
     real = trainer.with_negatives
-    monkeypatch.setattr(trainer, "with_negatives", lambda *a: shown.append(a[2]) or real(*a))
+    monkeypatch.setattr(trainer, "with_negatives", lambda *a: shown.append(len(a[1])) or real(*a))
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
     train(["celeba", "--data", data, "--negatives", "patches", "--negatives-share", "0.5"], run, 4)
-    assert shown == [0.5] * 4  # every critic step of the 4 iterations
+    assert shown == [2] * 4  # every critic step of the 4 iterations, half of each batch of 4
     recipe = load_model(run / "model.safetensors").provenance["recipe"]
     assert recipe["negatives"] == "patches" and recipe["negatives_share"] == 0.5
     # a projection D judges a painted face against its own labels (the real face's), not the asked ones
     train(["celeba", "--data", data, "--negatives", "patches", "--d-projection"], tmp_path / "projected", 2)
-    assert shown == [0.5] * 4 + [0.25] * 2
-    for option, value in (("--negatives", "stripes"), ("--negatives-share", "1")):
+    assert shown == [2] * 4 + [1] * 2
+    for option, value in (("--negatives", "stripes"), ("--negatives-share", "1"), ("--negatives-for", "g"),
+                          ("--negatives-for", "classifier")):  # the last without --negatives
         r = CliRunner().invoke(main, ["celeba", "--data", str(data), option, value, "--run", str(tmp_path / "bad"),
                                       *TINY])
         assert r.exit_code == 2 and option in r.output and "Traceback" not in r.output, r.output
         assert not (tmp_path / "bad").exists()
+
+
+def test_negatives_for_the_classifier_show_it_painted_faces_with_their_own_labels_and_not_the_critic(tmp_path,
+                                                                                                   monkeypatch):
+    """--negatives-for classifier: every critic step D's classifier is charged on the first share of the real faces,
+    painted, against those faces' own labels (the call after the real batch's, same labels), the critic's fakes are
+    G's alone, and losses.csv logs the painted faces' loss; both: the critic is shown them as well."""
+    from stylize.train import trainer
+
+    calls, mixed = [], []
+    real_cls, real_mix = trainer.classification_loss, trainer.with_negatives
+    monkeypatch.setattr(trainer, "classification_loss",
+                        lambda logits, labels, *a: calls.append(labels.clone()) or real_cls(logits, labels, *a))
+    monkeypatch.setattr(trainer, "with_negatives", lambda *a: mixed.append(len(a[1])) or real_mix(*a))
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--negatives", "patches", "--negatives-share", "0.5", "--negatives-for",
+           "classifier"], run, 4)
+    assert mixed == []
+    painted = [i for i, c in enumerate(calls) if len(c) == 2]
+    assert len(painted) == 4  # one per critic step of the 4 iterations
+    assert all(len(calls[i - 1]) == 4 and torch.equal(calls[i], calls[i - 1][:2]) for i in painted)
+    with open(run / "losses.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(float(r["D_cls_painted"]) >= 0 for r in rows)
+    assert load_model(run / "model.safetensors").provenance["recipe"]["negatives_for"] == "classifier"
+    calls.clear()
+    train(["celeba", "--data", data, "--negatives", "patches", "--negatives-for", "both"], tmp_path / "both", 2)
+    assert mixed == [1, 1] and sum(len(c) == 1 for c in calls) == 2
+
+
+def test_g_colour_negatives_are_the_edit_s_colour_on_the_real_face_s_light_and_keep_no_hair_label(tmp_path,
+                                                                                                  monkeypatch):
+    """--negatives g-colour: each negative has the real face's luma and the fake's chroma (where nothing clips);
+    D's classifier is charged on them for every group but hair; a set of hair colours alone has nothing for them
+    to keep (a usage error)."""
+    from stylize.train import negatives, trainer
+
+    g = torch.Generator().manual_seed(0)
+    real, fake = (torch.rand(6, 3, 16, 16, generator=g) - 0.5) / 2, (torch.rand(6, 3, 16, 16, generator=g) - 0.5) / 2
+    out = negatives.make_negatives("g-colour", real, fake, 0.5, g)
+    luma = lambda t: (t * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)  # noqa: E731
+    assert len(out) == 3 and out.abs().max() < 1  # nothing clipped for these
+    assert torch.allclose(luma(out), luma(real[:3]), atol=1e-6)
+    assert torch.allclose(out - luma(out), fake[:3] - luma(fake[:3]), atol=1e-6)
+    assert not torch.allclose(out, fake[:3]) and not torch.allclose(out, real[:3])
+
+    only = []
+    real_cls = trainer.classification_loss
+    monkeypatch.setattr(trainer, "classification_loss",
+                        lambda *a: only.append(a[4] if len(a) > 4 else ()) or real_cls(*a))
+    data = standins.make_celeba(tmp_path / "data")
+    train(["celeba", "--data", data, "--negatives", "g-colour", "--negatives-for", "classifier"], tmp_path / "run", 2)
+    assert only.count(("gender", "age")) == 2, only  # once per critic step; the real faces' calls keep every group
+    r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--attrs", "Black_Hair,Blond_Hair,Brown_Hair",
+                                  "--negatives", "g-colour", "--negatives-for", "classifier", "--run",
+                                  str(tmp_path / "bad"), *TINY])
+    assert r.exit_code == 2 and "--negatives" in r.output and "hair" in r.output, r.output
+    assert not (tmp_path / "bad").exists()

@@ -52,8 +52,9 @@ from .losses import (
     r1_penalty,
     random_targets,
 )
+from .negatives import COLOUR_GROUPS, make_negatives, with_negatives
 from .negatives import KINDS as NEGATIVE_KINDS
-from .negatives import with_negatives
+from .negatives import USES as NEGATIVE_USES
 from .prototypes import Prototypes, prototype_loss
 from .teacher import edits_within, load_teacher, teacher_bounds
 
@@ -108,6 +109,7 @@ class TrainConfig:
     augment: str = ""
     negatives: str = ""
     negatives_share: float = 0.25
+    negatives_for: str = "critic"
     hide_backdrop: bool = False
     d_projection: bool = False
     targets: str = "shuffle"
@@ -160,6 +162,10 @@ class TrainConfig:
                                  "labels distributed as the real ones)")
         if self.negatives and self.negatives not in NEGATIVE_KINDS:
             return "--negatives", f"unknown kind {self.negatives} (choose from {', '.join(NEGATIVE_KINDS)})"
+        if self.negatives_for not in NEGATIVE_USES:
+            return "--negatives-for", f"unknown use {self.negatives_for} (choose from {', '.join(NEGATIVE_USES)})"
+        if self.negatives_for != "critic" and not self.negatives:
+            return "--negatives-for", f"{self.negatives_for} shows D the --negatives, and none were asked for"
         if not 0 < self.negatives_share < 1:
             return "--negatives-share", f"{self.negatives_share:g} must lie between 0 and 1 (a share of D's fakes)"
         if self.lambda_guide > 0 and not 4 <= self.guide_size <= 64:
@@ -232,6 +238,7 @@ class CheckedConfig:
     teacher: nn.Module | None  # --mask-teacher, on the CPU
     proto: tuple[str, ...]  # --proto-groups (every group but hair when empty)
     start: StyleModel | None  # --init-from, on the CPU
+    negatives_kept: tuple[str, ...] = ()  # groups D's classifier is charged on for the --negatives (all when empty)
 
 
 def _blaming(option: str, check: Callable[[], T]) -> T:
@@ -276,7 +283,13 @@ def check_config(config: TrainConfig, spec: DatasetSpec, resuming: bool = False)
         proto = tuple(g.name for g in schema.groups if g.name not in OUTSIDE_FACE_GROUPS)
     start = (_blaming("--init-from", lambda: load_start(config, spec)) if config.init_from and not resuming
              else None)
-    return CheckedConfig(policy, guided, taught, region, teacher, proto, start)
+    kept: tuple[str, ...] = ()
+    if config.negatives == "g-colour" and config.negatives_for != "critic":  # a recolouring changes hair colour
+        kept = tuple(g.name for g in schema.groups if g.name not in COLOUR_GROUPS)
+        if not kept:
+            raise ConfigError("--negatives", "g-colour keeps no label of a colour group "
+                                             f"({', '.join(sorted(COLOUR_GROUPS))}), and these labels have no other")
+    return CheckedConfig(policy, guided, taught, region, teacher, proto, start, kept)
 
 
 def load_start(config: TrainConfig, spec: DatasetSpec) -> StyleModel:
@@ -303,6 +316,7 @@ class Trainer:
     def __init__(self, spec: DatasetSpec, run_dir: Path, config: TrainConfig, cache_dir: Path | None = None) -> None:
         checked = check_config(config, spec, (Path(run_dir) / "checkpoint.pt").exists())  # before the folder is made
         self.guided, self.taught = checked.guided, checked.taught
+        self.negatives_kept = checked.negatives_kept
         self.spec, self.run_dir, self.cfg = spec, Path(run_dir), config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -489,15 +503,28 @@ class Trainer:
             d_cls = classification_loss(out_cls.float(), cls_org, schema, set_index)
             with torch.no_grad():
                 x_fake = self.g_train(x_real, c_trg)
-            src_shown = src_trg
-            if cfg.negatives:  # a share of the fakes are real faces with painted patches (train/negatives.py)
-                x_fake, painted = with_negatives(x_fake, x_real.detach(), cfg.negatives_share, self.rng)
+            src_shown, d_cls_seen = src_trg, d_cls
+            # --negatives: real faces with painted patches, or G's colour on them (train/negatives.py), for the
+            # critic as fakes and/or for the classifier with the faces' own labels
+            painted = (make_negatives(cfg.negatives, x_real.detach(), x_fake, cfg.negatives_share, self.rng)
+                       if cfg.negatives else None)
+            if painted is not None and cfg.negatives_for in ("critic", "both"):
+                x_fake, rows = with_negatives(x_fake, painted)
                 if src_trg is not None:  # a painted face is judged against its own labels, as the real one is
-                    src_shown = torch.where(painted[:, None], src_org, src_trg)
+                    src_shown = torch.where(rows[:, None], src_org, src_trg)
+            if painted is not None and cfg.negatives_for in ("classifier", "both") and len(painted):
+                k = len(painted)
+                _, painted_cls = self.d_train(self.seen(self.hidden(painted, None if donor is None else donor[:k])),
+                                              None if src_org is None else src_org[:k])
+                d_cls_painted = classification_loss(painted_cls.float(), cls_org[:k], schema, set_index,
+                                                    self.negatives_kept)
+                log.update(D_cls_painted=d_cls_painted.item())
+                # one mean over every face the classifier saw, real and painted
+                d_cls_seen = (len(x_real) * d_cls + k * d_cls_painted) / (len(x_real) + k)
             fake_seen = self.seen(self.hidden(x_fake.detach(), donor))
             fake_src, _ = self.d_train(fake_seen, src_shown)
             d_adv = discriminator_adversarial(real_src.float(), fake_src.float(), cfg.adv_loss)
-            d_loss = d_adv + cfg.lambda_cls * d_cls
+            d_loss = d_adv + cfg.lambda_cls * d_cls_seen
             if regularise:
                 d_reg = (cfg.lambda_r1 * r1_penalty(real_src, x_in) if uses_r1 else
                          cfg.lambda_gp * gradient_penalty(self.d_train, real_seen.detach(),
@@ -609,7 +636,9 @@ class Trainer:
                   ["G_change_tv"] if cfg.lambda_change_tv > 0 else []) + (
                   ["G_green"] if cfg.lambda_green > 0 else []) + (
                   ["G_id"] if cfg.lambda_id > 0 else []) + (
-                  ["G_proto"] if cfg.lambda_proto > 0 else [])  # an older run's header stays valid
+                  ["G_proto"] if cfg.lambda_proto > 0 else []) + (
+                  ["D_cls_painted"] if cfg.negatives and cfg.negatives_for != "critic" else [])
+        # (an older run's header stays valid)
         if self.rank == 0:  # rows a killed run logged past its last checkpoint go; before its first, all of them
             trim_log(log_path, self.step)
         new_log = self.rank == 0 and (not log_path.exists() or log_path.stat().st_size == 0)
