@@ -1,0 +1,80 @@
+"""What a CelebA model's discriminator reads, for `--negatives` (docs/celeba-experiments.md, *Showing D the patches*
+and *Showing D's classifier G's colour*): on the first held-out crops at model size, as they are, painted with
+`train/negatives.paint_patches` (seed 0), gender-flipped by G, made blond by G, and G's gender edit's colour on the
+real face's luminance (`train/negatives.g_colour`).
+
+    python benchmarks/d_probe.py MODEL [MODEL ...] --data ../shared/data/celeba [--limit 256] [--cache DIR]
+
+Per model, the critic's mean output on each (higher: more real), then its classifier on gender: accuracy on the real
+faces, the share of painted faces whose gender reading flips, the share of G's gender edits read as the asked gender,
+and the share of those edits' colour alone (on the real face's light) read as the asked gender. The model files must
+hold D (`stylize-train` writes it beside G).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from stylize.models import load_model
+from stylize.train.datasets import build_dataset
+from stylize.train.datasets.base import prepare_crops, to_tensor
+from stylize.train.negatives import g_colour, paint_patches
+
+ATTRS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Male", "Young")  # the bundled celeba model's
+
+
+def share(a: torch.Tensor) -> float:
+    return a.float().mean().item()
+
+
+def edited(generator: torch.nn.Module, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """G's output image (a masked G also returns its mask)."""
+    out = generator(x, c)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--limit", type=int, default=256)
+    parser.add_argument("--cache", type=Path, default=Path("runs/cache"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    spec = build_dataset("celeba", root=args.data, attrs=ATTRS)
+    schema = spec.schema
+    gender, hair = schema.slice("gender"), schema.slice("hair")
+    blond_at = hair.start + list(schema.group("hair").values).index("blond")
+    first = load_model(args.models[0])
+    test = prepare_crops(spec.test, spec.alignment, first.image_size, args.cache, "aligning test")
+    x = to_tensor(test.images[:args.limit])
+    labels = torch.from_numpy(test.labels[:args.limit]).float()
+    flipped, blond = labels.clone(), labels.clone()
+    flipped[:, gender] = 1 - flipped[:, gender]
+    blond[:, hair] = 0
+    blond[:, blond_at] = 1
+    painted = paint_patches(x, torch.Generator().manual_seed(0))
+    male = labels[:, gender].squeeze(1) > 0.5
+    for path in args.models:
+        model = load_model(path)
+        if model.discriminator is None:
+            print(f"{path}: no discriminator in the file")
+            continue
+        G, D = model.generator.eval(), model.discriminator.eval()
+        with torch.no_grad():
+            to_other, to_blond = edited(G, x, flipped[:, :schema.c_dim]), edited(G, x, blond[:, :schema.c_dim])
+            critic = {name: D(t)[0].mean().item() for name, t in
+                      (("real", x), ("painted", painted), ("gender edit", to_other), ("blond edit", to_blond))}
+            reads_male = {name: D(t)[1][:, gender].squeeze(1) > 0 for name, t in
+                          (("real", x), ("painted", painted), ("edit", to_other), ("colour", g_colour(x, to_other)))}
+        print(f"{path}\n  critic: " + ", ".join(f"{k} {v:.3f}" for k, v in critic.items()))
+        print(f"  classifier on gender: real read right {share(reads_male['real'] == male):.3f}, painted flipped "
+              f"{share(reads_male['painted'] != reads_male['real']):.3f}, G's edits read as asked "
+              f"{share(reads_male['edit'] != male):.3f}, their colour alone {share(reads_male['colour'] != male):.3f}")
+
+
+if __name__ == "__main__":
+    main()
