@@ -113,7 +113,9 @@ _HELP = {
                "classifier from resting on one small region, or on fine texture, that G then paints.",
     "negatives": "Show D a share of real faces with painted colour patches as fakes (patches; negative data "
                  "augmentation, train/negatives.py): the eye shadow, lips and hair streaks that long CelebA runs "
-                 "paint become what D learns to reject ('' for none).",
+                 "paint become what D learns to reject; or the faces in the colours of G's edits of them "
+                 "(g-colour: the edit's colour on the face's own luminance; see --negatives-for) "
+                 "('' for none).",
     "negatives_share": "The share of each critic batch's generated images replaced by --negatives (with "
                        "--negatives-for classifier: the share of its real faces shown painted as well).",
     "negatives_for": "Which of D's outputs sees the --negatives: critic (as fakes), classifier (with the face's own "

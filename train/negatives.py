@@ -1,4 +1,5 @@
-"""Negative examples for the critic (``--negatives``): real faces with painted colour patches, shown to D as fakes.
+"""Negative examples for D (``--negatives``): real faces with painted colour patches, or in G's colours, shown to
+its critic as fakes or to its classifier with their own labels.
 
 Why: the longer a CelebA run trains, the more of its gender and hair edits are made of small saturated patches
 (orange or green eye shadow, red lips, rainbow streaks in the hair; docs/celeba-experiments.md, *On a GPU*), and D
@@ -32,7 +33,7 @@ import torch
 
 KINDS = ("patches", "g-colour")  # --negatives
 COLOUR_GROUPS = frozenset({"hair"})  # groups that a recolouring changes: g-colour negatives keep no label of them
-USES = ("critic", "classifier", "both")  # --negatives-for: which of D's outputs is shown the painted faces
+USES = ("critic", "classifier", "both")  # --negatives-for: which of D's outputs is shown the negatives
 PATCHES = (1, 4)  # patches an image, fewest and most
 AXES = (1 / 24, 1 / 5)  # an ellipse's half-axes, shortest and longest, as a share of the image side
 ALPHA = (0.35, 0.75)  # how opaque a patch is at its centre, least and most
