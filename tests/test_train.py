@@ -541,7 +541,6 @@ def test_a_plain_run_with_bilinear_up_sampling_trains_exports_and_records_it(tmp
 
 
 def test_a_guided_run_trains_its_guide_once_keeps_it_in_the_cache_and_records_it(tmp_path):
-
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
     args = ["celeba", "--data", data, "--recipe", "hybrid", "--lambda-guide", "2", "--guide-steps", "30"]
@@ -639,7 +638,6 @@ def test_the_guide_is_frozen_and_its_reading_reaches_g():
 
 
 def test_a_mask_teacher_bounds_g_and_one_that_cannot_speak_for_the_run_is_a_usage_error(tmp_path):
-
     data = standins.make_celeba(tmp_path / "data")
     args = ["celeba", "--data", data, "--recipe", "hybrid"]
     train(args, tmp_path / "teacher", 2)
@@ -806,7 +804,6 @@ def test_the_colour_guide_reads_the_hair_bands_colours_alone_as_opencv_sees_them
 
 
 def test_a_run_with_the_colour_distance_logs_and_records_it_and_a_dataset_without_hair_is_a_usage_error(tmp_path):
-
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
     train(["celeba", "--data", data, "--recipe", "hybrid", "--lambda-colour-match", "4"], run, 4)
@@ -823,7 +820,6 @@ def test_a_run_with_the_colour_distance_logs_and_records_it_and_a_dataset_withou
 
 
 def test_the_change_tv_charges_patterns_g_adds_not_the_inputs_edges_nor_a_smooth_recolour(tmp_path):
-
     from stylize.train.losses import change_tv
 
     x = torch.zeros(1, 3, 32, 32)
@@ -1003,7 +999,6 @@ def test_the_real_face_teacher_for_a_redraw_is_the_mean_of_the_nearest_in_colour
     with pytest.raises(ValueError):
         Prototypes(crops, schema, ("domain",), target="median")
 def test_a_run_with_the_real_face_teacher_logs_it_and_records_its_settings(tmp_path):
-
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"
     train(["celeba", "--data", data, "--lambda-proto", "10", "--proto-k", "1", "--proto-alpha", "2"], run, 4)

@@ -167,7 +167,7 @@ class TrainConfig:
         if self.negatives_for != "critic" and not self.negatives:
             return "--negatives-for", f"{self.negatives_for} shows D the --negatives, and none were asked for"
         if not 0 < self.negatives_share < 1:
-            return "--negatives-share", f"{self.negatives_share:g} must lie between 0 and 1 (a share of D's fakes)"
+            return "--negatives-share", f"{self.negatives_share:g} must lie between 0 and 1 (a share of each batch)"
         if self.lambda_guide > 0 and not 4 <= self.guide_size <= 64:
             return "--guide-size", f"{self.guide_size} must lie between 4 and 64 (the side the guide reads, in px)"
         if not 0 <= self.guide_robust < 128:
@@ -628,6 +628,7 @@ class Trainer:
         until = cfg.num_iters if until is None else min(until, cfg.num_iters)
         stream = batches(self.train_crops, cfg.batch_size, self.rng, start=self.step)
         log_path = self.run_dir / "losses.csv" if self.rank == 0 else Path(os.devnull)
+        # a column per term this run has, so that an older run's header stays valid
         fields = ["step", "seconds", "cpu_seconds", "g_lr", "D_adv", "D_cls", "D_reg", "G_adv", "G_rec", "G_cls",
                   "G_mask"] + (["G_guide"] if self.guide is not None else []) + (
                   ["G_excess"] if self.teacher is not None else []) + (
@@ -638,7 +639,6 @@ class Trainer:
                   ["G_id"] if cfg.lambda_id > 0 else []) + (
                   ["G_proto"] if cfg.lambda_proto > 0 else []) + (
                   ["D_cls_painted"] if cfg.negatives and cfg.negatives_for != "critic" else [])
-        # (an older run's header stays valid)
         if self.rank == 0:  # rows a killed run logged past its last checkpoint go; before its first, all of them
             trim_log(log_path, self.step)
         new_log = self.rank == 0 and (not log_path.exists() or log_path.stat().st_size == 0)
