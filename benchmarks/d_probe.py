@@ -19,21 +19,13 @@ from pathlib import Path
 import torch
 
 from stylize.models import load_model
-from stylize.train.datasets import build_dataset
+from stylize.train.datasets import rebuild_dataset
 from stylize.train.datasets.base import prepare_crops, to_tensor
 from stylize.train.negatives import g_colour, paint_patches
-
-ATTRS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Male", "Young")  # the bundled celeba model's
 
 
 def share(a: torch.Tensor) -> float:
     return a.float().mean().item()
-
-
-def edited(generator: torch.nn.Module, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """G's output image (a masked G also returns its mask)."""
-    out = generator(x, c)
-    return out[0] if isinstance(out, tuple) else out
 
 
 def main() -> None:
@@ -44,11 +36,11 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    spec = build_dataset("celeba", root=args.data, attrs=ATTRS)
+    first = load_model(args.models[0])
+    spec = rebuild_dataset(first.provenance, args.data)  # the set, labels and split the first model trained on
     schema = spec.schema
     gender, hair = schema.slice("gender"), schema.slice("hair")
     blond_at = hair.start + list(schema.group("hair").values).index("blond")
-    first = load_model(args.models[0])
     test = prepare_crops(spec.test, spec.alignment, first.image_size, args.cache, "aligning test")
     x = to_tensor(test.images[:args.limit])
     labels = torch.from_numpy(test.labels[:args.limit]).float()
@@ -65,7 +57,7 @@ def main() -> None:
             continue
         G, D = model.generator.eval(), model.discriminator.eval()
         with torch.no_grad():
-            to_other, to_blond = edited(G, x, flipped[:, :schema.c_dim]), edited(G, x, blond[:, :schema.c_dim])
+            to_other, to_blond = G(x, flipped[:, :schema.c_dim]), G(x, blond[:, :schema.c_dim])
             critic = {name: D(t)[0].mean().item() for name, t in
                       (("real", x), ("painted", painted), ("gender edit", to_other), ("blond edit", to_blond))}
             reads_male = {name: D(t)[1][:, gender].squeeze(1) > 0 for name, t in

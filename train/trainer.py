@@ -508,21 +508,25 @@ class Trainer:
             # critic as fakes and/or for the classifier with the faces' own labels
             painted = (make_negatives(cfg.negatives, x_real.detach(), x_fake, cfg.negatives_share, self.rng)
                        if cfg.negatives else None)
-            if painted is not None and cfg.negatives_for in ("critic", "both"):
+            to_critic = painted is not None and cfg.negatives_for in ("critic", "both")
+            if to_critic:
                 x_fake, rows = with_negatives(x_fake, painted)
                 if src_trg is not None:  # a painted face is judged against its own labels, as the real one is
                     src_shown = torch.where(rows[:, None], src_org, src_trg)
-            if painted is not None and cfg.negatives_for in ("classifier", "both") and len(painted):
-                k = len(painted)
-                _, painted_cls = self.d_train(self.seen(self.hidden(painted, None if donor is None else donor[:k])),
-                                              None if src_org is None else src_org[:k])
+            k = 0 if painted is None or cfg.negatives_for == "critic" else len(painted)  # for the classifier
+            if k and not to_critic:  # a pass of their own, before the fakes' (so the augmentation draws in this order)
+                painted_cls = self.d_train(self.seen(self.hidden(painted, None if donor is None else donor[:k])),
+                                           None if src_org is None else src_org[:k])[1]
+            fake_seen = self.seen(self.hidden(x_fake.detach(), donor))
+            fake_src, fake_cls = self.d_train(fake_seen, src_shown)
+            if k:
+                if to_critic:  # they lead the fakes, and the critic's pass has read them
+                    painted_cls = fake_cls[:k]
                 d_cls_painted = classification_loss(painted_cls.float(), cls_org[:k], schema, set_index,
                                                     self.negatives_kept)
                 log.update(D_cls_painted=d_cls_painted.item())
                 # one mean over every face the classifier saw, real and painted
                 d_cls_seen = (len(x_real) * d_cls + k * d_cls_painted) / (len(x_real) + k)
-            fake_seen = self.seen(self.hidden(x_fake.detach(), donor))
-            fake_src, _ = self.d_train(fake_seen, src_shown)
             d_adv = discriminator_adversarial(real_src.float(), fake_src.float(), cfg.adv_loss)
             d_loss = d_adv + cfg.lambda_cls * d_cls_seen
             if regularise:
