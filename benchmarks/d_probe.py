@@ -58,14 +58,15 @@ def main() -> None:
         G, D = model.generator.eval(), model.discriminator.eval()
         with torch.no_grad():
             to_other, to_blond = G(x, flipped[:, :schema.c_dim]), G(x, blond[:, :schema.c_dim])
-            critic = {name: D(t)[0].mean().item() for name, t in
-                      (("real", x), ("painted", painted), ("gender edit", to_other), ("blond edit", to_blond))}
-            reads_male = {name: D(t)[1][:, gender].squeeze(1) > 0 for name, t in
-                          (("real", x), ("painted", painted), ("edit", to_other), ("colour", g_colour(x, to_other)))}
+            read = {name: D(t) for name, t in (("real", x), ("painted", painted), ("gender edit", to_other),
+                                               ("blond edit", to_blond), ("colour", g_colour(x, to_other)))}
+        critic = {name: read[name][0].mean().item() for name in ("real", "painted", "gender edit", "blond edit")}
+        reads_male = {name: cls[:, gender].squeeze(1) > 0 for name, (_, cls) in read.items()}
         print(f"{path}\n  critic: " + ", ".join(f"{k} {v:.3f}" for k, v in critic.items()))
         print(f"  classifier on gender: real read right {share(reads_male['real'] == male):.3f}, painted flipped "
               f"{share(reads_male['painted'] != reads_male['real']):.3f}, G's edits read as asked "
-              f"{share(reads_male['edit'] != male):.3f}, their colour alone {share(reads_male['colour'] != male):.3f}")
+              f"{share(reads_male['gender edit'] != male):.3f}, their colour alone "
+              f"{share(reads_male['colour'] != male):.3f}")
 
 
 if __name__ == "__main__":
