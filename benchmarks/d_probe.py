@@ -19,8 +19,10 @@ from pathlib import Path
 import torch
 
 from stylize.models import load_model
+from stylize.models.errors import ModelFileError
+from stylize.models.schema import SchemaError
 from stylize.train.datasets import rebuild_dataset
-from stylize.train.datasets.base import prepare_crops, to_tensor
+from stylize.train.datasets.base import DatasetError, prepare_crops, to_tensor
 from stylize.train.negatives import g_colour, paint_patches
 
 
@@ -39,8 +41,10 @@ def main() -> None:
     first = load_model(args.models[0])
     spec = rebuild_dataset(first.provenance, args.data)  # the set, labels and split the first model trained on
     schema = spec.schema
+    schema.group("gender")  # a model with gender and hair, or a SchemaError that names what it has
+    hair_values = schema.group("hair").values
     gender, hair = schema.slice("gender"), schema.slice("hair")
-    blond_at = hair.start + list(schema.group("hair").values).index("blond")
+    blond_at = hair.start + list(hair_values).index("blond")
     test = prepare_crops(spec.test, spec.alignment, first.image_size, args.cache, "aligning test")
     x = to_tensor(test.images[:args.limit])
     labels = torch.from_numpy(test.labels[:args.limit]).float()
@@ -70,4 +74,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ModelFileError, DatasetError, SchemaError) as error:  # a wrong path or model: one line
+        raise SystemExit(f"Error: {error}") from None
