@@ -208,6 +208,33 @@ def test_classification_loss_falls_on_learnable_labels(tmp_path):
     assert np.mean(cls[-3:]) < 0.5 * np.mean(cls[:3])
 
 
+def test_an_edit_made_again_on_its_own_result_adds_its_second_change():
+    from stylize.pipeline.align import whole_image_transform
+    from stylize.train.datasets.base import LoadedSample
+    from stylize.train.evaluate import Edit, edit_as_stylize
+
+    image = np.full((32, 32, 3), 100, np.uint8)
+    sample = LoadedSample(image, image.copy(), whole_image_transform(32, 32, 32))
+    seen = []
+
+    def lighter(x, c):  # a stand-in G: every pixel 25.5 grey levels lighter, whatever is asked
+        seen.append(x.clone())
+        return (x + 0.2).clamp(-1, 1)
+
+    edits = [Edit("hair", "blond", np.ones(1, np.float32))]
+    for passes, expected in ((1, 125.5), (2, 151.0), (3, 176.5)):
+        seen.clear()
+        fake, (edited,) = edit_as_stylize(lighter, sample, edits, {"hair": None}, True, False, passes=passes)
+        assert len(seen) == passes and abs(edited.astype(float).mean() - expected) <= 1
+        assert torch.equal(fake, (seen[0] + 0.2).clamp(-1, 1))  # the cycle reads G's first output
+        # each pass sees the crop the pass before it made, rounded as the pipeline holds a crop
+        assert [round(float((x[0, 0, 0, 0] + 1) * 127.5)) for x in seen] == [100, 126, 151][:passes]
+    # where the edit may not act, no pass changes anything
+    _, (edited,) = edit_as_stylize(lighter, sample, edits, {"hair": np.zeros((32, 32, 1), np.float32)}, True, False,
+                                   passes=2)
+    assert np.array_equal(edited, image)
+
+
 def test_eval_reports_accuracy_and_reconstruction(tmp_path):
     data = standins.make_folder(tmp_path / "data")
     run = tmp_path / "run"
