@@ -4,7 +4,8 @@ Prints, per clip and setting, the warping-error ratio output/source (1.0 = no fl
 stylize/pipeline/flicker.py), the edit's strength (mean |output − source| in the face regions, 0..255) so a
 "no flicker" figure cannot come from an edit that did nothing, and the rate.
 
-    python benchmarks/flicker.py [--model anime] [--domain anime]
+    python benchmarks/flicker.py [--model anime] [--domain anime | --target GROUP=VALUE] [--colour-blur PERCENT]
+        [--setting NAME ...]
 
 Clips: samples/astronaut.mp4 (one face, camera motion) and, when ../shared is present, a two-person clip with two
 scene cuts made from real selfies (benchmarks/clips.py).
@@ -13,6 +14,7 @@ scene cuts made from real selfies (benchmarks/clips.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -35,20 +37,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="anime")
     ap.add_argument("--domain", default="anime")
+    ap.add_argument("--target", metavar="GROUP=VALUE", help="what to ask instead of --domain, e.g. hair=blond")
+    ap.add_argument("--colour-blur", type=float, default=0.0, help="as `stylize --colour-blur`, in every setting")
+    ap.add_argument("--setting", action="append", choices=list(SETTINGS), help="only these settings (default: all)")
     args = ap.parse_args()
     model = load_model(args.model)
+    request = dict([args.target.split("=", 1)]) if args.target else {"domain": args.domain}
+    settings = {k: dataclasses.replace(v, colour_blur=args.colour_blur) for k, v in SETTINGS.items()
+                if not args.setting or k in args.setting}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sources = {"astronaut (1 face)": clips.DEMO}
         if clips.SELFIES.is_dir():
             sources["selfies (2 faces, 2 cuts)"] = clips.collage(tmp / "collage.mp4")
-        print(f"model {args.model} (--domain {args.domain})")
+        asked = " ".join(f"--{k} {v}" for k, v in request.items())
+        print(f"model {args.model} ({asked}, --colour-blur {args.colour_blur:g})")
         print(f"{'clip':28} {'setting':22} {'flicker ratio':>13} {'edit strength':>13} {'fps':>6}")
         for name, src in sources.items():
-            for setting, options in SETTINGS.items():
+            for setting, options in settings.items():
                 out = tmp / "out.mp4"
-                report = edit_video(src, out, model, {"domain": args.domain},
-                                    options)
+                report = edit_video(src, out, model, request, options)
                 flicker = measure_flicker(src, out)
                 print(f"{name:28} {setting:22} {flicker.ratio:13.2f} {flicker.edit_strength:13.1f} "
                       f"{report.fps:6.1f}", flush=True)

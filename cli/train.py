@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from stylize.models.masked import COLOURS, UPSAMPLES
+from stylize.pipeline.options import MAX_COLOUR_BLUR
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.losses import TARGETS
@@ -382,13 +383,15 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
               help="Where the edits may act, as `stylize --region`: auto keeps hair edits out of the inner face.")
 @click.option("--strength", type=click.FloatRange(0, 4, min_open=True), default=1.0, show_default=True,
               help="Scale each change, as `stylize --strength`.")
+@click.option("--colour-blur", type=click.FloatRange(0, MAX_COLOUR_BLUR), default=0.0, show_default=True,
+              metavar="PERCENT", help="Blur each change's colour, as `stylize --colour-blur`.")
 @click.option("--judge-augment", default=",".join(POLICIES), show_default=True,
               help="How the judge's training faces are augmented (as --augment; '' for none): a judge trained on "
                    "shifted, partly blanked faces is not swayed by a coloured patch on the eyes; add resolution "
                    "where sharpness alone tells the domains apart (anime against photos).")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
              grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str, strength: float,
-             judge_augment: str) -> None:
+             colour_blur: float, judge_augment: str) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
     the target value (and how often a second judge that sees greyscale only does), how often it still sees the
@@ -412,7 +415,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=spec.seed, grid=grid,
                           structure_only=structure_only, region=region, judge_augment=policy,
-                          greyscale_judge=greyscale_judge, strength=strength)
+                          greyscale_judge=greyscale_judge, strength=strength, colour_blur=colour_blur)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))

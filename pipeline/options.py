@@ -26,6 +26,8 @@ NOT_IN_RESULT = frozenset({"device", "batch_size", "progress"})
 # benchmarks/encode_flicker.py) for about a quarter more encoder time, in ffmpeg's process beside the other stages;
 # at the same CRF it also keeps a little less of the finest texture (README: sharpness 0.947 -> 0.914 on one clip).
 X264_PARAMS = "subme=4"
+# --colour-blur's ceiling, in percent of the crop's side: past a quarter the blur is one colour for the whole edit
+MAX_COLOUR_BLUR = 25.0
 
 
 def default_smoothing() -> SmoothingConfig:
@@ -51,6 +53,7 @@ class EditOptions:
     apply: str | None = None  # "change" or "output"; None: what the model file says (see composite.py)
     region: str = "auto"  # where the change may act: "auto" keeps hair edits out of the inner face (regions.py)
     strength: float = 1.0  # the model's change scaled (translate.model_change); 1 is as trained
+    colour_blur: float = 0.0  # the change's colour blurred over this % of the crop (translate.blur_colour); 0 is off
     crf: int = 18
     preset: str = "veryfast"
     x264_params: str = X264_PARAMS  # over the preset; "" for the preset's own settings
@@ -87,7 +90,7 @@ class EditOptions:
     def make_translator(self, model: StyleModel, request: dict[str, str]) -> Translator:
         from .translate import Translator
 
-        return Translator(model, request, self.device, self.apply, self.region, self.strength)
+        return Translator(model, request, self.device, self.apply, self.region, self.strength, self.colour_blur)
 
     def make_detector(self) -> FaceDetector:
         from .detect import FaceDetector

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+import cv2
 import numpy as np
 import torch
 
@@ -18,21 +19,43 @@ from stylize.models.catalogue import APPLY_MODES
 from stylize.models.modelfile import StyleModel
 
 from .frames import Frame
+from .options import MAX_COLOUR_BLUR
 from .regions import edit_region
 
 ESTIMATE_CROPS = 8  # crops of a track averaged for its attribute estimate
 # Changes under one grey level are dropped: an attention mask is never exactly 0, and without this every pixel of
 # the crop would move by a fraction of a level; with it, what the model left alone stays the source's exactly.
 CHANGE_FLOOR = 1.0
+# BT.601 luma and chroma of an RGB triple; of a difference of two, the offsets cancel, so the map is linear
+LUMA_CHROMA = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+RGB_OF_LUMA_CHROMA = np.linalg.inv(LUMA_CHROMA).astype(np.float32)
+
+
+def blur_colour(change: np.ndarray, sigma: float) -> np.ndarray:
+    """``change`` (H×W×3, grey levels) with its chroma blurred (Gaussian, ``sigma`` px) and its luma, the light and
+    shade, kept exactly. The blur is normalised over where the change acts (at least CHANGE_FLOOR), so colour neither
+    spreads onto pixels the model left alone nor fades at an edit's edge. A model's speckle and painted patches are a
+    few pixels across at model size, a hair colour or a tan many: this takes out the first and keeps most of the
+    second."""
+    luma_chroma = change @ LUMA_CHROMA.T
+    acts = (np.abs(change).max(axis=-1) >= CHANGE_FLOOR).astype(np.float32)
+    weight = cv2.GaussianBlur(acts, (0, 0), sigma)
+    for c in (1, 2):
+        blurred = cv2.GaussianBlur(luma_chroma[..., c] * acts, (0, 0), sigma)
+        luma_chroma[..., c] = np.where(acts > 0, blurred / np.maximum(weight, 1e-6), 0.0)
+    return luma_chroma @ RGB_OF_LUMA_CHROMA.T
 
 
 def model_change(generated: np.ndarray, crop: np.ndarray, region: np.ndarray | None = None,
-                 strength: float = 1.0) -> np.ndarray:
-    """What an edit adds to an aligned crop (float32, grey levels): the generator's output less the crop, scaled by
-    ``strength`` (kept inside 0–255), weighted by where the edit may act (``region``, regions.py; None for
-    everywhere), changes under CHANGE_FLOOR dropped. The one place `stylize` and `stylize-train eval` make it."""
+                 strength: float = 1.0, colour_blur: float = 0.0) -> np.ndarray:
+    """What an edit adds to an aligned crop (float32, grey levels): the generator's output less the crop, its colour
+    blurred over ``colour_blur`` percent of the crop's side (`blur_colour`; 0 for none), scaled by ``strength``
+    (kept inside 0–255), weighted by where the edit may act (``region``, regions.py; None for everywhere), changes
+    under CHANGE_FLOOR dropped. The one place `stylize` and `stylize-train eval` make it."""
     crop = crop.astype(np.float32)
     change = generated.astype(np.float32) - crop
+    if colour_blur > 0:
+        change = np.clip(blur_colour(change, colour_blur / 100 * crop.shape[0]), -crop, 255.0 - crop)
     if strength != 1.0:
         change = np.clip(change * strength, -crop, 255.0 - crop)
     if region is not None:
@@ -69,11 +92,15 @@ class Translator:
     """Holds the model on its device (fp16 and channels_last on CUDA) and the per-track target vectors."""
 
     def __init__(self, model: StyleModel, request: dict[str, str], device: str = "auto",
-                 apply: str | None = None, region: str = "auto", strength: float = 1.0) -> None:
+                 apply: str | None = None, region: str = "auto", strength: float = 1.0,
+                 colour_blur: float = 0.0) -> None:
         if not strength > 0:
             raise ValueError(f"strength must be above 0, not {strength:g}")
+        if not 0 <= colour_blur <= MAX_COLOUR_BLUR:
+            raise ValueError(f"colour blur must be 0 to {MAX_COLOUR_BLUR:g}% of the crop, not {colour_blur:g}")
         self.device = pick_device(device)
         self.strength = strength  # the change scaled: above 1 a faint edit shows more, and so do its flaws
+        self.colour_blur = colour_blur  # the change's colour blurred (model_change): speckle and painted patches out
         mode = apply or model.apply
         if mode not in APPLY_MODES:  # anything else would silently paste the output
             raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}")
@@ -136,7 +163,8 @@ def translate_frames(frames: Iterable[Frame], translator: Translator, batch_size
     def flush() -> Iterator[Frame]:
         faces = [f for fr in pending for f in fr.faces]
         for face, out in zip(faces, translator([f.crop for f in faces], [f.track_id for f in faces]), strict=True):
-            face.change = model_change(out, face.crop, translator.region, translator.strength)
+            face.change = model_change(out, face.crop, translator.region, translator.strength,
+                                       translator.colour_blur)
             face.keep_detail = translator.keep_detail
         yield from pending
         pending.clear()

@@ -285,6 +285,31 @@ def test_strength_scales_the_change_inside_the_picture_and_is_refused_at_zero(mo
     assert r.exit_code == 2 and "--strength" in r.output and "Traceback" not in r.output, r.output
 
 
+def test_colour_blur_smooths_the_colour_of_a_change_and_keeps_its_light_and_shade(model_file, tmp_path):
+    from stylize.pipeline.translate import LUMA_CHROMA, Translator, model_change
+
+    crop = np.full((32, 32, 3), 100, np.uint8)
+    generated = crop.astype(np.float32)
+    generated[8:24, 8:24] += (30.0, 20.0, -10.0)  # a recolour over a square: a "hair colour"
+    generated[15, 15] = (100, 180, 60)  # a green fleck inside it
+    plain = model_change(generated, crop)
+    blurred = model_change(generated, crop, colour_blur=5)  # sigma 1.6 px of this 32 px crop
+    luma = (plain @ LUMA_CHROMA.T)[..., 0]
+    assert np.allclose((blurred @ LUMA_CHROMA.T)[..., 0], luma, atol=1e-3)  # light and shade, exactly
+    assert not blurred[:8].any() and not blurred[:, 25:].any()  # no colour spread onto what the model left alone
+    assert np.allclose(blurred[9, 9:13], plain[9, 9:13], atol=0.5)  # the square's own colour, kept to its edge
+    chroma = lambda c: (c @ LUMA_CHROMA.T)[..., 1:]  # noqa: E731
+    fleck = np.abs(chroma(plain)[15, 15] - chroma(plain)[10, 10]).max()
+    assert np.abs(chroma(blurred)[15, 15] - chroma(blurred)[10, 10]).max() < 0.2 * fleck  # the fleck: mostly gone
+    assert np.array_equal(model_change(generated, crop, colour_blur=0), plain)
+    assert ((crop + blurred >= -1e-3) & (crop + blurred <= 255 + 1e-3)).all()
+    with pytest.raises(ValueError, match="colour blur must be 0 to 25"):
+        Translator(load_model(model_file), {"hair": "blond"}, colour_blur=30)
+    r = CliRunner().invoke(stylize_main, ["image", "x.png", "-m", str(model_file), "--hair", "blond",
+                                          "--colour-blur", "30", "-o", str(tmp_path / "o.png")])
+    assert r.exit_code == 2 and "--colour-blur" in r.output and "Traceback" not in r.output, r.output
+
+
 def test_edit_region_only_for_hair_alone_on_face_models():
     from stylize.pipeline.regions import edit_region
 

@@ -140,8 +140,9 @@ def test_settings_key_follows_what_shapes_the_result_only(model_file):
     others = {options.settings_key(model, {"hair": "black"}),
               EditOptions.for_photos(strength=1.5).settings_key(model, {"hair": "blond"}),
               EditOptions.for_photos(region="everywhere").settings_key(model, {"hair": "blond"}),
+              EditOptions.for_photos(colour_blur=3).settings_key(model, {"hair": "blond"}),
               options.settings_key(model, {"hair": "blond"}, only_faces=True)}
     with torch.no_grad():
         next(model.generator.parameters()).add_(1e-3)
     others.add(options.settings_key(model, {"hair": "blond"}))
-    assert len(others) == 5 and key not in others
+    assert len(others) == 6 and key not in others

@@ -186,13 +186,14 @@ def edits_of(schema: DomainSchema, label: np.ndarray, set_index: int, keep_own: 
 
 
 def edit_as_stylize(G: nn.Module, sample: LoadedSample, edits: list[Edit], weights: dict[str, np.ndarray | None],
-                    keep_detail: bool, face_model: bool,
-                    strength: float = 1.0, passes: int = 1) -> tuple[torch.Tensor, list[np.ndarray]]:
-    """Every edit of one sample made as `stylize` makes it: G's change at model size (`translate.model_change`:
-    scaled by ``strength``, weighted by its group's region, ``weights``: `regions.edit_region` per group, None for
-    everywhere), pasted at full resolution. ``passes`` above 1: G asked again for the same target on its own
-    edited crop (as `stylize` run on its own output, on the same alignment), the passes' changes summed. Returns G's
-    first outputs (for the cycle) and the edited full images, in the order of ``edits``."""
+                    keep_detail: bool, face_model: bool, strength: float = 1.0, passes: int = 1,
+                    colour_blur: float = 0.0) -> tuple[torch.Tensor, list[np.ndarray]]:
+    """Every edit of one sample made as `stylize` makes it: G's change at model size (`translate.model_change`: its
+    colour blurred by ``colour_blur``, scaled by ``strength``, weighted by its group's region, ``weights``:
+    `regions.edit_region` per group, None for everywhere), pasted at full resolution. ``passes`` above 1: G asked
+    again for the same target on its own edited crop (as `stylize` run on its own output, on the same alignment), the
+    passes' changes summed. Returns G's first outputs (for the cycle) and the edited full images, in the order of
+    ``edits``."""
     targets = torch.from_numpy(np.stack([e.target for e in edits]))
     crop = sample.crop.astype(np.float32)
     change = np.zeros((len(edits), *crop.shape), np.float32)
@@ -202,7 +203,7 @@ def edit_as_stylize(G: nn.Module, sample: LoadedSample, edits: list[Edit], weigh
         out = G(to_tensor(current), targets)
         fake = out if fake is None else fake
         generated = ((out.float() + 1) * 127.5).clamp(0, 255).permute(0, 2, 3, 1).numpy()
-        change += np.stack([model_change(g, c, weights[e.group], strength)
+        change += np.stack([model_change(g, c, weights[e.group], strength, colour_blur)
                             for g, c, e in zip(generated, current, edits, strict=True)])
     return fake, [apply_edit(sample, c, keep_detail, face_model) for c in change]
 
@@ -318,7 +319,8 @@ class Readings:
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
              limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None,
              structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES,
-             greyscale_judge: bool = True, strength: float = 1.0, passes: int = 1) -> dict:
+             greyscale_judge: bool = True, strength: float = 1.0, passes: int = 1,
+             colour_blur: float = 0.0) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
@@ -326,7 +328,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     ``greyscale_judge``: a colour judge's figures come with a second judge's that sees luminance only (under
     ``"greyscale_judge"``), since a CNN judge reads colour bands over the eyes as a gender: an edit that both
     read as reached changed the face's structure, not only its colours. ``strength``: as `stylize --strength`;
-    ``passes``: G applied that many times over (`edit_as_stylize`; benchmarks/repeat_edit.py)."""
+    ``passes``: G applied that many times over (`edit_as_stylize`; benchmarks/repeat_edit.py); ``colour_blur``: as
+    `stylize --colour-blur`."""
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
@@ -366,7 +369,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         if not edits:
             continue
         x = to_tensor(sample.crop[None])
-        fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, face_model, strength, passes)
+        fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, face_model, strength, passes,
+                                       colour_blur)
         crops = np.stack([warp_to_crop(im, sample.transform, size) for im in [sample.image, *edited]])
         real = [k for k, e in enumerate(edits) if own[e.group] != e.value]
         for readings in judges:
@@ -422,6 +426,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "region": region,
         "strength": strength,
         **({"passes": passes} if passes > 1 else {}),
+        **({"colour_blur": colour_blur} if colour_blur > 0 else {}),
     }
 
 
