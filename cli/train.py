@@ -42,6 +42,10 @@ _HELP = {
     "lambda_change_tv": "Weight of the total variation of G's change (output - input, absolute): charges fine "
                         "patterns G paints over the face (the stripes and speckle a guide taught it: "
                         "docs/celeba-experiments.md) while a smooth recolour costs little (0: none).",
+    "colour_blur": "Blur the colour of G's change over this share (percent) of the crop's side wherever G's output is "
+                   "used in training, as `stylize --colour-blur` blurs it when pasting: D and every term judge what "
+                   "the tool will paste, so colour speckle and small painted patches earn G nothing (0: off; use the "
+                   "model with the same --colour-blur).",
     "lambda_guide": "Weight of G's guide: a frozen attribute classifier trained on the real training faces before the "
                     "GAN (kept in the crop cache; other widths and seed than eval's judge), whose reading of G's faces "
                     "joins D's classification term (0: none).",
@@ -179,9 +183,9 @@ SECTIONS = {
     "Budget, logging and device": ("max_seconds", "max_cpu_seconds", "seed", "sample_every", "checkpoint_every",
                                    "checkpoint_minutes", "log_every", "device", "amp", "threads"),
     "Experimental terms (measured in docs/celeba-experiments.md; no bundled model uses them)": (
-        "lambda_change_tv", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray", "guide_robust",
-        "lambda_colour_guide", "lambda_colour_match", "lambda_green", "lambda_id", "lambda_proto", "proto_groups",
-        "proto_k", "proto_alpha", "proto_target", "proto_match", "mask_teacher", "lambda_teacher",
+        "lambda_change_tv", "colour_blur", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray",
+        "guide_robust", "lambda_colour_guide", "lambda_colour_match", "lambda_green", "lambda_id", "lambda_proto",
+        "proto_groups", "proto_k", "proto_alpha", "proto_target", "proto_match", "mask_teacher", "lambda_teacher",
         "lambda_teacher_change", "teacher_groups", "hide_backdrop", "negatives", "negatives_share",
         "negatives_for"),
 }

@@ -11,9 +11,9 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from stylize.models.catalogue import APPLY_MODES
 from stylize.models.modelfile import StyleModel
@@ -31,19 +31,30 @@ LUMA_CHROMA = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5
 RGB_OF_LUMA_CHROMA = np.linalg.inv(LUMA_CHROMA).astype(np.float32)
 
 
-def blur_colour(change: np.ndarray, sigma: float) -> np.ndarray:
-    """``change`` (H×W×3, grey levels) with its chroma blurred (Gaussian, ``sigma`` px) and its luma, the light and
-    shade, kept exactly. The blur is normalised over where the change acts (at least CHANGE_FLOOR), so colour neither
-    spreads onto pixels the model left alone nor fades at an edit's edge. A model's speckle and painted patches are a
-    few pixels across at model size, a hair colour or a tan many: this takes out the first and keeps most of the
-    second."""
-    luma_chroma = change @ LUMA_CHROMA.T
-    acts = (np.abs(change).max(axis=-1) >= CHANGE_FLOOR).astype(np.float32)
-    weight = cv2.GaussianBlur(acts, (0, 0), sigma)
-    for c in (1, 2):
-        blurred = cv2.GaussianBlur(luma_chroma[..., c] * acts, (0, 0), sigma)
-        luma_chroma[..., c] = np.where(acts > 0, blurred / np.maximum(weight, 1e-6), 0.0)
-    return luma_chroma @ RGB_OF_LUMA_CHROMA.T
+def blur_colour(change: torch.Tensor, sigma: float, floor: float = CHANGE_FLOOR) -> torch.Tensor:
+    """``change`` (N×3×H×W, in any units; ``floor`` in the same) with its chroma blurred (Gaussian, ``sigma`` px) and
+    its luma, the light and shade, kept exactly. The blur is normalised over where the change acts (at least
+    ``floor``), so colour neither spreads onto pixels the model left alone nor fades at an edit's edge. A model's
+    speckle and painted patches are a few pixels across at model size, a hair colour or a tan many: this takes out the
+    first and keeps most of the second. Differentiable in ``change``: `stylize` and `stylize-train --colour-blur` run
+    this same code."""
+    to_lc, to_rgb = (torch.from_numpy(m).to(change) for m in (LUMA_CHROMA, RGB_OF_LUMA_CHROMA))
+    luma_chroma = torch.einsum("ij,njhw->nihw", to_lc, change)
+    acts = (change.detach().abs().amax(1, keepdim=True) >= floor).to(change.dtype)
+    # OpenCV's kernel size for a float image (8 sigma + 1, odd), cut to what mirroring inside the crop allows
+    radius = min((int(round(8 * sigma + 1)) | 1) // 2, change.shape[2] - 1, change.shape[3] - 1)
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1).to(change) / sigma) ** 2)
+    taps = taps / taps.sum()
+
+    def blur(t: torch.Tensor) -> torch.Tensor:  # separable, mirrored at the border
+        c = t.shape[1]
+        t = F.conv2d(F.pad(t, (radius, radius, 0, 0), mode="reflect"), taps.view(1, 1, 1, -1).expand(c, 1, 1, -1),
+                     groups=c)
+        return F.conv2d(F.pad(t, (0, 0, radius, radius), mode="reflect"), taps.view(1, 1, -1, 1).expand(c, 1, -1, 1),
+                        groups=c)
+
+    chroma = blur(luma_chroma[:, 1:] * acts) / blur(acts).clamp_min(1e-6) * acts
+    return torch.einsum("ij,njhw->nihw", to_rgb, torch.cat([luma_chroma[:, :1], chroma], 1))
 
 
 def model_change(generated: np.ndarray, crop: np.ndarray, region: np.ndarray | None = None,
@@ -55,7 +66,8 @@ def model_change(generated: np.ndarray, crop: np.ndarray, region: np.ndarray | N
     crop = crop.astype(np.float32)
     change = generated.astype(np.float32) - crop
     if colour_blur > 0:
-        change = np.clip(blur_colour(change, colour_blur / 100 * crop.shape[0]), -crop, 255.0 - crop)
+        blurred = blur_colour(torch.from_numpy(change).permute(2, 0, 1)[None], colour_blur / 100 * crop.shape[0])
+        change = np.clip(blurred[0].permute(1, 2, 0).numpy(), -crop, 255.0 - crop)
     if strength != 1.0:
         change = np.clip(change * strength, -crop, 255.0 - crop)
     if region is not None:

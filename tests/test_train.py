@@ -865,6 +865,36 @@ def test_the_change_tv_charges_patterns_g_adds_not_the_inputs_edges_nor_a_smooth
     assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_change_tv"] == 2
 
 
+def test_a_colour_blurred_run_trains_on_what_stylize_pastes(tmp_path):
+    from stylize.pipeline.translate import LUMA_CHROMA, blur_colour
+    from stylize.train.trainer import Trainer
+
+    # the blur passes gradients to G's change, to its colour only where it acts
+    change = torch.zeros(1, 3, 16, 16)
+    change[:, :, 4:12, 4:12] = torch.tensor([0.2, -0.1, 0.3]).view(1, 3, 1, 1)
+    change.requires_grad_(True)
+    out = blur_colour(change, 1.5, 2 / 255)
+    luma = torch.from_numpy(LUMA_CHROMA[0]).view(1, 3, 1, 1)
+    assert torch.allclose((out * luma).sum(1), (change * luma).sum(1))
+    out[:, :, 8, 8].sum().backward()
+    assert change.grad[:, :, 6:11, 6:11].abs().sum() > 0 and not change.grad[:, :, :4].any()
+
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--colour-blur", "10"], run, 3)
+    model = load_model(run / "model.safetensors")
+    assert model.provenance["recipe"]["colour_blur"] == 10
+    # the trainer's G output is G's own with its change's colour blurred as `stylize --colour-blur 10` blurs it
+    trainer = Trainer.__new__(Trainer)
+    trainer.cfg = type("Cfg", (), {"colour_blur": 10.0})()
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    g = (x + 0.3 * torch.randn_like(x)).clamp(-1, 1)
+    expected = x + blur_colour(g - x, 1.6, 2 / 255)
+    assert torch.allclose(trainer.colour_blurred(x, g), expected)
+    trainer.cfg.colour_blur = 0.0
+    assert trainer.colour_blurred(x, g) is g
+
+
 def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
     """A brown turned olive costs; the same brown turned redder or lighter costs nothing, and so does green
     backdrop G leaves as it was; a run logs the charge and records its weight."""

@@ -35,6 +35,7 @@ from stylize.models.architectures import build_generator
 from stylize.models.modelfile import StyleModel, load_for_run, save_model
 from stylize.models.stargan import Discriminator
 from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head
+from stylize.pipeline.translate import CHANGE_FLOOR, blur_colour
 
 from .augment import augment, parse_policy
 from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice
@@ -86,6 +87,7 @@ class TrainConfig:
     lambda_mask: float = 0.05
     lambda_tv: float = 0.5
     lambda_change_tv: float = 0.0
+    colour_blur: float = 0.0
     lambda_guide: float = 0.0
     guide_steps: int = 3000
     guide_size: int = 16
@@ -471,10 +473,22 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def generate(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """G's output and, for the masked family, its attention mask (for the mask penalties)."""
+        """G's output (its change's colour blurred, ``--colour-blur``) and, for the masked family, its attention mask
+        (for the mask penalties)."""
         if self.cfg.arch == "masked":
-            return self.g_train(x, c, return_mask=True)
-        return self.g_train(x, c), None
+            out, mask = self.g_train(x, c, return_mask=True)
+        else:
+            out, mask = self.g_train(x, c), None
+        return self.colour_blurred(x, out), mask
+
+    def colour_blurred(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``out`` with the colour of its change from ``x`` blurred as `stylize --colour-blur` blurs it
+        (`translate.blur_colour`; the same share of the crop), so that D, the cycle and every term judge what the
+        tool will paste; ``out`` itself when the option is off."""
+        if self.cfg.colour_blur <= 0:
+            return out
+        sigma = self.cfg.colour_blur / 100 * x.shape[-1]
+        return x + blur_colour((out - x).float(), sigma, 2 * CHANGE_FLOOR / 255).to(out.dtype)
 
     def train_step(self, x_real: torch.Tensor, label_org: torch.Tensor, set_index: int) -> dict[str, float]:
         cfg, schema = self.cfg, self.spec.schema
@@ -502,7 +516,7 @@ class Trainer:
             real_src, out_cls = self.d_train(real_seen, src_org)
             d_cls = classification_loss(out_cls.float(), cls_org, schema, set_index)
             with torch.no_grad():
-                x_fake = self.g_train(x_real, c_trg)
+                x_fake = self.colour_blurred(x_real, self.g_train(x_real, c_trg))
             src_shown, d_cls_seen = src_trg, d_cls
             # --negatives: real faces with painted patches, or G's colour on them (train/negatives.py), for the
             # critic as fakes and/or for the classifier with the faces' own labels
@@ -719,7 +733,8 @@ class Trainer:
             return None
         path = self.run_dir / "samples" / f"{self.step:06d}.png"
         path.parent.mkdir(exist_ok=True)
-        save_image(translate_grid(self.G_export, self.spec.schema, self.test_crops, n, self.device), path)
+        save_image(translate_grid(self.G_export, self.spec.schema, self.test_crops, n, self.device,
+                                  self.colour_blurred), path)
         return path
 
 
@@ -761,8 +776,10 @@ def targets_for_each_value(schema, label: np.ndarray, set_index: int) -> list[np
     return out
 
 
-def translate_grid(G: nn.Module, schema, crops: Crops, n: int, device: torch.device) -> torch.Tensor:
-    """Rows of [input, translations to each value], in [0, 1], stacked vertically."""
+def translate_grid(G: nn.Module, schema, crops: Crops, n: int, device: torch.device,
+                   shown: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Rows of [input, translations to each value], in [0, 1], stacked vertically; ``shown`` turns (input, G's
+    output) into what the run's edits look like (`Trainer.colour_blurred`)."""
     was_training = G.training
     G.eval()
     idx = np.linspace(0, len(crops.labels) - 1, min(n, len(crops.labels))).round().astype(int)
@@ -771,7 +788,8 @@ def translate_grid(G: nn.Module, schema, crops: Crops, n: int, device: torch.dev
         x = to_tensor(crops.images[i:i + 1]).to(device)
         targets = targets_for_each_value(schema, crops.labels[i], int(crops.sets[i]))
         c = torch.from_numpy(np.stack(targets)).to(device)
-        fake = G(x.expand(len(targets), -1, -1, -1), c)
+        x_each = x.expand(len(targets), -1, -1, -1)
+        fake = G(x_each, c) if shown is None else shown(x_each, G(x_each, c))
         rows.append(torch.cat([x[0], *fake], dim=2))
     G.train(was_training)
     width = max(r.shape[2] for r in rows)  # joint sets: rows of different label sets differ in length
