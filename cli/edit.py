@@ -81,7 +81,8 @@ def model_for(model_name: str | None, targets: dict[str, str]):
     from stylize.models import bundled_for, load_model  # here, not above: `stylize --help` needs no torch
 
     model = load_model(model_name or bundled_for(targets))
-    at = f" at --strength {model.measured_strength:g}" if model.measured_strength != 1.0 else ""
+    at = "".join(f" {option} {value:g}" for option, value in model.measured_with.items())
+    at = f" at{at}" if at else ""
     for key, rate in model.measured_rates(targets).items():
         if rate < WEAK_EDIT:
             click.echo(f"Warning: {model.name} reached {key} on only {rate:.0%} of its held-out faces{at} "

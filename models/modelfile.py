@@ -66,9 +66,13 @@ class StyleModel:
         return {k: float(per_target[k]) for k in keys if k in per_target}
 
     @property
-    def measured_strength(self) -> float:
-        """The `--strength` the recorded eval edited at (1, as trained, for evals that do not say)."""
-        return float((self.provenance.get("eval") or {}).get("strength", 1.0))
+    def measured_with(self) -> dict[str, float]:
+        """The `stylize` options the recorded eval edited with where they were not the defaults (`--strength` other
+        than 1, `--colour-blur` above 0; evals that do not say used the defaults), so its figures are read right."""
+        ev = self.provenance.get("eval") or {}
+        strength, blur = float(ev.get("strength", 1.0)), float(ev.get("colour_blur", 0.0))
+        return {**({"--strength": strength} if strength != 1.0 else {}),
+                **({"--colour-blur": blur} if blur > 0 else {})}
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> StyleModel:
         self.generator.to(device=device, dtype=dtype).eval()

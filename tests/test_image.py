@@ -130,6 +130,9 @@ def test_a_target_the_models_eval_says_it_rarely_reaches_is_warned_about(model_f
     update_provenance(weak, eval={"per_target": {"hair=blond": 0.06}, "strength": 1.5})  # made stronger
     r = edit(src, tmp_path / "blond.png", weak)
     assert r.exit_code == 0 and "on only 6% of its held-out faces at --strength 1.5 (" in r.output, r.output
+    update_provenance(weak, eval={"per_target": {"hair=blond": 0.06}, "strength": 1.5, "colour_blur": 5.0})
+    r = edit(src, tmp_path / "blond.png", weak)
+    assert r.exit_code == 0 and "faces at --strength 1.5 --colour-blur 5 (" in r.output, r.output
 
 
 def test_detect_size_finds_small_faces_and_the_warning_names_it(model_file, tmp_path):
