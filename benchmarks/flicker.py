@@ -38,7 +38,8 @@ def main() -> None:
     ap.add_argument("--model", default="anime")
     ap.add_argument("--domain", default="anime")
     ap.add_argument("--target", metavar="GROUP=VALUE", help="what to ask instead of --domain, e.g. hair=blond")
-    ap.add_argument("--colour-blur", type=float, default=0.0, help="as `stylize --colour-blur`, in every setting")
+    ap.add_argument("--colour-blur", type=float, default=None,
+                    help="as `stylize --colour-blur`, in every setting (default: the model file's)")
     ap.add_argument("--setting", action="append", choices=list(SETTINGS), help="only these settings (default: all)")
     args = ap.parse_args()
     model = load_model(args.model)
@@ -51,7 +52,8 @@ def main() -> None:
         if clips.SELFIES.is_dir():
             sources["selfies (2 faces, 2 cuts)"] = clips.collage(tmp / "collage.mp4")
         asked = " ".join(f"--{k} {v}" for k, v in request.items())
-        print(f"model {args.model} ({asked}, --colour-blur {args.colour_blur:g})")
+        blur = model.colour_blur if args.colour_blur is None else args.colour_blur
+        print(f"model {args.model} ({asked}, --colour-blur {blur:g})")
         print(f"{'clip':28} {'setting':22} {'flicker ratio':>13} {'edit strength':>13} {'fps':>6}")
         for name, src in sources.items():
             for setting, options in settings.items():

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from stylize.models import ModelFileError, SchemaError
-from stylize.models.catalogue import APPLY_MODES
-from stylize.pipeline.options import MAX_COLOUR_BLUR, PHOTO, VIDEO, EditOptions
+from stylize.models.catalogue import APPLY_MODES, MAX_COLOUR_BLUR
+from stylize.pipeline.options import PHOTO, VIDEO, EditOptions
 
 from .common import CONTEXT, fail_cleanly
 
@@ -139,8 +139,9 @@ def video_options(f):
 
 
 def video_edit_options(device: str, batch_size: int, detector: str, min_face: int, apply: str | None, region: str,
-                       strength: float, colour_blur: float, progress: bool, crf: int, preset: str, x264_params: str,
-                       detect_size: int, detect_every: int, smooth: bool, smooth_output: float) -> EditOptions:
+                       strength: float, colour_blur: float | None, progress: bool, crf: int, preset: str,
+                       x264_params: str, detect_size: int, detect_every: int, smooth: bool,
+                       smooth_output: float) -> EditOptions:
     """The pipeline's EditOptions from the options of common_options and video_options."""
     from stylize.pipeline.track import SmoothingConfig
 
@@ -153,7 +154,7 @@ def video_edit_options(device: str, batch_size: int, detector: str, min_face: in
 
 
 def photo_edit_options(device: str, batch_size: int, detector: str, min_face: int, apply: str | None, region: str,
-                       strength: float, colour_blur: float, progress: bool, detect_size: int) -> EditOptions:
+                       strength: float, colour_blur: float | None, progress: bool, detect_size: int) -> EditOptions:
     """The pipeline's EditOptions from the options of common_options and --detect-size, on photos' defaults."""
     return EditOptions.for_photos(device=device, batch_size=batch_size, detector=detector, min_face=min_face,
                                   detect_max_side=detect_size, progress=progress, apply=apply, region=region,
@@ -182,14 +183,15 @@ def common_options(f):
     f = click.option("--strength", type=click.FloatRange(0, 4, min_open=True), default=VIDEO.strength,
                      show_default=True,
                      help="Scale the model's change: above 1 a faint edit shows more, and so do its flaws (at 1.5 "
-                          "the celeba model's pale blond turns an orange gold, with a brighter glow round dark "
-                          "heads); below 1 it is gentler.")(f)
+                          "the celeba model's ash blond turns a brighter gold with light streaks, with a brighter "
+                          "glow round dark heads); below 1 it is gentler.")(f)
     f = click.option("--colour-blur", type=click.FloatRange(0, MAX_COLOUR_BLUR), default=VIDEO.colour_blur,
-                     show_default=True, metavar="PERCENT",
+                     metavar="PERCENT",
                      help="Blur the colour of the model's change (not its light and shade) over this share of the "
                           "face crop's side: takes out speckle and small painted patches (the celeba model's green "
                           "flecks in blond hair, the eye shadow of its gender edits), and a little of the edit's own "
-                          "colour with them; 5 is a good start, 0 is off.")(f)
+                          "colour with them; 0 is off. Default: what the model file says (celeba 5, the others 0; "
+                          "`stylize info`).")(f)
     f = click.option("-m", "--model", "model_name", default=None,
                      help="Bundled model name or model file (.safetensors). Default: the bundled model that takes "
                           "the targets you name (--hair blond: celeba).")(f)
@@ -246,7 +248,7 @@ def video_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 @click.pass_context
 @fail_cleanly
 def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | None, apply: str | None, region: str,
-              strength: float, colour_blur: float, device: str, detector: str, min_face: int, batch_size: int,
+              strength: float, colour_blur: float | None, device: str, detector: str, min_face: int, batch_size: int,
               progress: bool, detect_size: int) -> None:
     """Edit every face in the photo SOURCE, e.g. `stylize image photo.jpg --domain anime -o out.jpg`.
 
@@ -283,7 +285,7 @@ def image_cmd(ctx: click.Context, source: Path, output: Path, model_name: str | 
 @click.pass_context
 @fail_cleanly
 def images_cmd(ctx: click.Context, in_dir: Path, out_dir: Path, model_name: str | None, apply: str | None, region: str,
-               strength: float, colour_blur: float, device: str, detector: str, min_face: int, batch_size: int,
+               strength: float, colour_blur: float | None, device: str, detector: str, min_face: int, batch_size: int,
                progress: bool, detect_size: int, jobs: int, only_faces: bool, retry_failed: bool, dry_run: bool,
                ray_address: str | None) -> None:
     """Edit every photo under IN_DIR (recursive), e.g. `stylize images photos/ -o out/ --domain anime`.

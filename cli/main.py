@@ -81,7 +81,8 @@ def info_cmd(model: str, as_json: bool) -> None:
     arch += (", low-pass mask" + (" and colour grid" if g.get("colour") == "affine" else "")) if g.get("smooth") else ""
     arch += ", bilinear up-sampling" if g.get("upsample") == "bilinear" else ""
     click.echo(f"generator:  {arch}, conv_dim {g['conv_dim']}, repeat_num {g['repeat_num']}, c_dim {g['c_dim']}; "
-               f"applied as its {meta.get('apply', 'change')}")
+               f"applied as its {meta.get('apply', 'change')}"
+               + (f", its colour blurred over {meta['colour_blur']:g}% of the crop" if meta.get("colour_blur") else ""))
     click.echo("discriminator: " + ("none" if not d else
                                     f"conv_dim {d['conv_dim']}, repeat_num {d['repeat_num']}, c_dim {d['c_dim']}"
                                     + ("; real/fake conditioned on the labels (projection)"

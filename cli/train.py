@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
+from stylize.models.catalogue import APPLY_MODES, MAX_COLOUR_BLUR
 from stylize.models.masked import COLOURS, UPSAMPLES
-from stylize.pipeline.options import MAX_COLOUR_BLUR
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
 from stylize.train.losses import TARGETS
@@ -45,7 +45,7 @@ _HELP = {
     "colour_blur": "Blur the colour of G's change over this share (percent) of the crop's side wherever G's output is "
                    "used in training, as `stylize --colour-blur` blurs it when pasting: D and every term judge what "
                    "the tool will paste, so colour speckle and small painted patches earn G nothing (0: off; use the "
-                   "model with the same --colour-blur).",
+                   "model file records it, so `stylize` applies the same blur unless told otherwise).",
     "lambda_guide": "Weight of G's guide: a frozen attribute classifier trained on the real training faces before the "
                     "GAN (kept in the crop cache; other widths and seed than eval's judge), whose reading of G's faces "
                     "joins D's classification term (0: none).",
@@ -387,15 +387,16 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
               help="Where the edits may act, as `stylize --region`: auto keeps hair edits out of the inner face.")
 @click.option("--strength", type=click.FloatRange(0, 4, min_open=True), default=1.0, show_default=True,
               help="Scale each change, as `stylize --strength`.")
-@click.option("--colour-blur", type=click.FloatRange(0, MAX_COLOUR_BLUR), default=0.0, show_default=True,
-              metavar="PERCENT", help="Blur each change's colour, as `stylize --colour-blur`.")
+@click.option("--colour-blur", type=click.FloatRange(0, MAX_COLOUR_BLUR), default=None, metavar="PERCENT",
+              help="Blur each change's colour, as `stylize --colour-blur`  [default: the model file's own, as "
+                   "`stylize` applies it]")
 @click.option("--judge-augment", default=",".join(POLICIES), show_default=True,
               help="How the judge's training faces are augmented (as --augment; '' for none): a judge trained on "
                    "shifted, partly blanked faces is not swayed by a coloured patch on the eyes; add resolution "
                    "where sharpness alone tells the domains apart (anime against photos).")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
              grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str, strength: float,
-             colour_blur: float, judge_augment: str) -> None:
+             colour_blur: float | None, judge_augment: str) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
     the target value (and how often a second judge that sees greyscale only does), how often it still sees the
@@ -427,6 +428,29 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
                                                                 f"{model_path.stem}.eval.json")
     out.write_text(json.dumps(result, indent=2))
     update_provenance(model_path, eval=result)
+
+
+@main.command("defaults")
+@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--colour-blur", type=click.FloatRange(0, MAX_COLOUR_BLUR), default=None, metavar="PERCENT",
+              help="The `stylize --colour-blur` this model gets when none is given (0: off).")
+@click.option("--apply", type=click.Choice(APPLY_MODES), default=None,
+              help="The `stylize --apply` this model gets when none is given.")
+def defaults_cmd(model_file: Path, colour_blur: float | None, apply: str | None) -> None:
+    """Set how `stylize` applies MODEL_FILE when the command line does not say (the file is rewritten atomically;
+    its weights and figures stay); with no option, print what it is now. Measure a setting first with
+    `stylize-train eval --colour-blur` / `--apply`: the figures a file carries are read against these defaults."""
+    from stylize.models.catalogue import read_metadata
+    from stylize.models.errors import ModelFileError
+    from stylize.models.modelfile import update_provenance
+
+    try:
+        if colour_blur is not None or apply is not None:
+            update_provenance(model_file, apply=apply, colour_blur=colour_blur)
+        meta = read_metadata(model_file)
+    except ModelFileError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{model_file}: --apply {meta.get('apply', 'change')} --colour-blur {meta.get('colour_blur', 0):g}")
 
 
 if __name__ == "__main__":

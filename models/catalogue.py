@@ -19,6 +19,8 @@ FORMAT = "stylize-model"
 FORMAT_VERSION = 1
 METADATA_KEY = "stylize"
 APPLY_MODES = ("change", "output")  # paste the model's change onto the full-resolution face, or its output
+# --colour-blur's ceiling, in percent of the crop's side: past a quarter the blur is one colour for the whole edit
+MAX_COLOUR_BLUR = 25.0
 
 
 def bundled_dir() -> Path:
@@ -97,6 +99,8 @@ def read_metadata(path: str | Path) -> dict:
         int(meta["image_size"])
         if meta.get("apply", "change") not in APPLY_MODES:
             raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}")
+        if not 0 <= float(meta.get("colour_blur", 0.0)) <= MAX_COLOUR_BLUR:
+            raise ValueError(f"colour_blur must be 0 to {MAX_COLOUR_BLUR:g}")
     except (KeyError, TypeError, ValueError, SchemaError) as e:
         raise ModelFileError(f"{path}: metadata does not describe a usable model ({e})") from None
     if c_dim != schema.c_dim:

@@ -20,7 +20,15 @@ from torch import nn
 
 from .alignment import Alignment
 from .architectures import build_generator
-from .catalogue import FORMAT, FORMAT_VERSION, METADATA_KEY, read_metadata, resolve_model_path
+from .catalogue import (
+    APPLY_MODES,
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_COLOUR_BLUR,
+    METADATA_KEY,
+    read_metadata,
+    resolve_model_path,
+)
 from .errors import ModelFileError
 from .schema import DomainSchema, SchemaError
 from .stargan import Discriminator
@@ -41,6 +49,7 @@ class StyleModel:
     name: str = ""
     apply: str = "change"
     path: str = ""  # the file it was loaded from
+    colour_blur: float = 0.0  # what `stylize` blurs the change's colour over unless asked otherwise (translate.py)
 
     def target_vector(self, request: dict[str, str], source: np.ndarray | None = None) -> np.ndarray:
         """Label vector for ``request`` (e.g. ``{"hair": "blond"}``), other groups kept from ``source``
@@ -67,12 +76,13 @@ class StyleModel:
 
     @property
     def measured_with(self) -> dict[str, float]:
-        """The `stylize` options the recorded eval edited with where they were not the defaults (`--strength` other
-        than 1, `--colour-blur` above 0; evals that do not say used the defaults), so its figures are read right."""
+        """The `stylize` options the recorded eval edited with where they were not what `stylize` uses by default
+        (`--strength` other than 1, `--colour-blur` other than this file's; an eval that does not say used 1 and 0),
+        so its figures are read right."""
         ev = self.provenance.get("eval") or {}
         strength, blur = float(ev.get("strength", 1.0)), float(ev.get("colour_blur", 0.0))
         return {**({"--strength": strength} if strength != 1.0 else {}),
-                **({"--colour-blur": blur} if blur > 0 else {})}
+                **({"--colour-blur": blur} if blur != self.colour_blur else {})}
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> StyleModel:
         self.generator.to(device=device, dtype=dtype).eval()
@@ -82,13 +92,15 @@ class StyleModel:
 
     def metadata(self) -> dict:
         return build_metadata(self.generator, self.discriminator, self.schema, self.image_size, self.alignment,
-                              self.provenance, self.mean, self.std, self.apply)
+                              self.provenance, self.mean, self.std, self.apply, self.colour_blur)
 
 
 def build_metadata(generator: nn.Module, discriminator: Discriminator | None, schema: DomainSchema,
                    image_size: int, alignment: Alignment, provenance: dict,
                    mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.5, 0.5, 0.5),
-                   apply: str = "change") -> dict:
+                   apply: str = "change", colour_blur: float = 0.0) -> dict:
+    """The file's metadata. ``colour_blur`` is written only when set, so a file without one reads (and digests, for
+    the resumable folders' settings key) as it did before the field existed."""
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -99,13 +111,14 @@ def build_metadata(generator: nn.Module, discriminator: Discriminator | None, sc
         "alignment": alignment.to_json(),
         "normalization": {"mean": list(mean), "std": list(std), "range": [-1, 1]},
         "apply": apply,
+        **({"colour_blur": colour_blur} if colour_blur > 0 else {}),
         "provenance": provenance,
     }
 
 
 def save_model(path: str | Path, generator: nn.Module, discriminator: Discriminator | None, schema: DomainSchema,
                image_size: int, alignment: Alignment, provenance: dict, dtype: torch.dtype = torch.float16,
-               apply: str = "change") -> Path:
+               apply: str = "change", colour_blur: float = 0.0) -> Path:
     """Writes a model file atomically (temporary name, then rename). ``dtype`` float16 halves the file; weights
     are widened back to float32 on load."""
     if generator.c_dim != schema.c_dim:
@@ -115,7 +128,8 @@ def save_model(path: str | Path, generator: nn.Module, discriminator: Discrimina
         tensors.update({f"D.{k}": v for k, v in discriminator.state_dict().items()})
     tensors = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
                for k, v in tensors.items()}
-    meta = build_metadata(generator, discriminator, schema, image_size, alignment, provenance, apply=apply)
+    meta = build_metadata(generator, discriminator, schema, image_size, alignment, provenance, apply=apply,
+                          colour_blur=colour_blur)
     return _write_file(tensors, meta, Path(path))
 
 
@@ -135,14 +149,23 @@ def _write_file(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> Pat
     return path
 
 
-def update_provenance(path: str | Path, apply: str | None = None, **items) -> None:
-    """Adds entries (e.g. eval figures) to a model file's provenance, and optionally sets how it is applied,
-    rewriting the file atomically."""
+def update_provenance(path: str | Path, apply: str | None = None, colour_blur: float | None = None,
+                      **items) -> None:
+    """Adds entries (e.g. eval figures) to a model file's provenance, and optionally sets how `stylize` applies it
+    by default (``apply``, ``colour_blur``: 0 removes the field), rewriting the file atomically."""
+    if apply is not None and apply not in APPLY_MODES:
+        raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}, not {apply!r}")
+    if colour_blur is not None and not 0 <= colour_blur <= MAX_COLOUR_BLUR:
+        raise ValueError(f"colour blur must be 0 to {MAX_COLOUR_BLUR:g}% of the crop, not {colour_blur:g}")
     path = Path(path)
     meta = read_metadata(path)
     meta["provenance"] = {**meta.get("provenance", {}), **items}
     if apply is not None:
         meta["apply"] = apply
+    if colour_blur is not None:
+        meta.pop("colour_blur", None)
+        if colour_blur > 0:
+            meta["colour_blur"] = colour_blur
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     _write_file(tensors, meta, path)
@@ -201,5 +224,6 @@ def load_model(path_or_name: str | Path, device: str | torch.device = "cpu",
         raise ModelFileError(f"{path}: cannot read weights ({str(e).splitlines()[0]})") from None
     model = StyleModel(generator, discriminator, schema, image_size, alignment,
                        tuple(norm.get("mean", (0.5,) * 3)), tuple(norm.get("std", (0.5,) * 3)),
-                       dict(meta.get("provenance", {})), path.stem, str(meta.get("apply", "change")), str(path))
+                       dict(meta.get("provenance", {})), path.stem, str(meta.get("apply", "change")), str(path),
+                       float(meta.get("colour_blur", 0.0)))
     return model.to(device)

@@ -26,8 +26,6 @@ NOT_IN_RESULT = frozenset({"device", "batch_size", "progress"})
 # benchmarks/encode_flicker.py) for about a quarter more encoder time, in ffmpeg's process beside the other stages;
 # at the same CRF it also keeps a little less of the finest texture (README: sharpness 0.947 -> 0.914 on one clip).
 X264_PARAMS = "subme=4"
-# --colour-blur's ceiling, in percent of the crop's side: past a quarter the blur is one colour for the whole edit
-MAX_COLOUR_BLUR = 25.0
 
 
 def default_smoothing() -> SmoothingConfig:
@@ -53,7 +51,8 @@ class EditOptions:
     apply: str | None = None  # "change" or "output"; None: what the model file says (see composite.py)
     region: str = "auto"  # where the change may act: "auto" keeps hair edits out of the inner face (regions.py)
     strength: float = 1.0  # the model's change scaled (translate.model_change); 1 is as trained
-    colour_blur: float = 0.0  # the change's colour blurred over this % of the crop (translate.blur_colour); 0 is off
+    # the change's colour blurred over this % of the crop (translate.blur_colour); 0 is off; None: the model file's
+    colour_blur: float | None = None
     crf: int = 18
     preset: str = "veryfast"
     x264_params: str = X264_PARAMS  # over the preset; "" for the preset's own settings
@@ -72,6 +71,7 @@ class EditOptions:
         batches record it with each finished item, so a re-run with another model, target or option redoes the
         item instead of mixing old and new edits in one folder."""
         settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_IN_RESULT}
+        settings["colour_blur"] = float(model.colour_blur if self.colour_blur is None else self.colour_blur)
         if settings["smoothing"] is not None:
             settings["smoothing"] = asdict(settings["smoothing"])
         described = {k: v for k, v in model.metadata().items() if k != "provenance"}  # an eval added: same model

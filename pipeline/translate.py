@@ -15,11 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylize.models.catalogue import APPLY_MODES
+from stylize.models.catalogue import APPLY_MODES, MAX_COLOUR_BLUR
 from stylize.models.modelfile import StyleModel
 
 from .frames import Frame
-from .options import MAX_COLOUR_BLUR
 from .regions import edit_region
 
 ESTIMATE_CROPS = 8  # crops of a track averaged for its attribute estimate
@@ -62,12 +61,15 @@ def model_change(generated: np.ndarray, crop: np.ndarray, region: np.ndarray | N
     """What an edit adds to an aligned crop (float32, grey levels): the generator's output less the crop, its colour
     blurred over ``colour_blur`` percent of the crop's side (`blur_colour`; 0 for none), scaled by ``strength``
     (kept inside 0–255), weighted by where the edit may act (``region``, regions.py; None for everywhere), changes
-    under CHANGE_FLOOR dropped. The one place `stylize` and `stylize-train eval` make it."""
+    under CHANGE_FLOOR dropped. The one place `stylize` and `stylize-train eval` make it. ``generated`` and ``crop``
+    are H×W×3 or a batch of them (N×H×W×3): a batch is blurred in one call, each crop on its own."""
     crop = crop.astype(np.float32)
     change = generated.astype(np.float32) - crop
     if colour_blur > 0:
-        blurred = blur_colour(torch.from_numpy(change).permute(2, 0, 1)[None], colour_blur / 100 * crop.shape[0])
-        change = np.clip(blurred[0].permute(1, 2, 0).numpy(), -crop, 255.0 - crop)
+        side = crop.shape[-3]
+        batch = torch.from_numpy(change.reshape(-1, *change.shape[-3:])).permute(0, 3, 1, 2)
+        blurred = blur_colour(batch, colour_blur / 100 * side).permute(0, 2, 3, 1).reshape(change.shape)
+        change = np.clip(blurred.numpy(), -crop, 255.0 - crop)
     if strength != 1.0:
         change = np.clip(change * strength, -crop, 255.0 - crop)
     if region is not None:
@@ -105,9 +107,10 @@ class Translator:
 
     def __init__(self, model: StyleModel, request: dict[str, str], device: str = "auto",
                  apply: str | None = None, region: str = "auto", strength: float = 1.0,
-                 colour_blur: float = 0.0) -> None:
+                 colour_blur: float | None = None) -> None:
         if not strength > 0:
             raise ValueError(f"strength must be above 0, not {strength:g}")
+        colour_blur = model.colour_blur if colour_blur is None else colour_blur  # None: the model file's own
         if not 0 <= colour_blur <= MAX_COLOUR_BLUR:
             raise ValueError(f"colour blur must be 0 to {MAX_COLOUR_BLUR:g}% of the crop, not {colour_blur:g}")
         self.device = pick_device(device)
@@ -174,10 +177,13 @@ def translate_frames(frames: Iterable[Frame], translator: Translator, batch_size
 
     def flush() -> Iterator[Frame]:
         faces = [f for fr in pending for f in fr.faces]
-        for face, out in zip(faces, translator([f.crop for f in faces], [f.track_id for f in faces]), strict=True):
-            face.change = model_change(out, face.crop, translator.region, translator.strength,
-                                       translator.colour_blur)
-            face.keep_detail = translator.keep_detail
+        if faces:  # one model_change for the flush: the colour blur's convolutions run once, not once a face
+            crops = [f.crop for f in faces]
+            changes = model_change(np.stack(translator(crops, [f.track_id for f in faces])), np.stack(crops),
+                                   translator.region, translator.strength, translator.colour_blur)
+            for face, change in zip(faces, changes, strict=True):
+                face.change = change
+                face.keep_detail = translator.keep_detail
         yield from pending
         pending.clear()
 

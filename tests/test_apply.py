@@ -310,6 +310,41 @@ def test_colour_blur_smooths_the_colour_of_a_change_and_keeps_its_light_and_shad
     assert r.exit_code == 2 and "--colour-blur" in r.output and "Traceback" not in r.output, r.output
 
 
+def test_a_model_file_carries_the_colour_blur_stylize_applies_unless_told(model_file, tmp_path):
+    import shutil
+
+    from stylize.cli.train import main as train_main
+    from stylize.models.catalogue import read_metadata
+    from stylize.pipeline.translate import Translator, model_change
+
+    assert "colour_blur" not in read_metadata(model_file) and load_model(model_file).colour_blur == 0
+    assert Translator(load_model(model_file), {"hair": "blond"}).colour_blur == 0
+    blurred = shutil.copy(model_file, tmp_path / "blurred.safetensors")
+    r = CliRunner().invoke(train_main, ["defaults", str(blurred), "--colour-blur", "5"])
+    assert r.exit_code == 0 and r.output.strip().endswith("--apply change --colour-blur 5"), r.output
+    model = load_model(blurred)
+    assert model.colour_blur == 5 and model.metadata()["colour_blur"] == 5
+    assert Translator(model, {"hair": "blond"}).colour_blur == 5  # the file's, when none is asked
+    assert Translator(model, {"hair": "blond"}, colour_blur=0).colour_blur == 0  # an explicit 0 turns it off
+    r = CliRunner().invoke(stylize_main, ["info", str(blurred)])
+    assert "its colour blurred over 5% of the crop" in r.output, r.output
+    r = CliRunner().invoke(train_main, ["defaults", str(blurred), "--colour-blur", "30"])
+    assert r.exit_code == 2 and "--colour-blur" in r.output and "Traceback" not in r.output, r.output
+    r = CliRunner().invoke(train_main, ["defaults", str(blurred), "--colour-blur", "0"])
+    assert r.exit_code == 0 and "colour_blur" not in read_metadata(blurred)  # 0 removes the field: as it was
+    (tmp_path / "junk.safetensors").write_bytes(b"not a model")
+    r = CliRunner().invoke(train_main, ["defaults", str(tmp_path / "junk.safetensors"), "--colour-blur", "5"])
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and len(r.output.strip().splitlines()) == 1, r.output
+
+    # a flush's crops blurred in one call: each exactly as on its own
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+    generated = np.clip(crops + rng.normal(0, 20, crops.shape), 0, 255).astype(np.float32)
+    region = np.linspace(0, 1, 32, dtype=np.float32)[:, None, None] * np.ones((32, 32, 1), np.float32)
+    one_by_one = np.stack([model_change(g, c, region, 1.5, 5) for g, c in zip(generated, crops, strict=True)])
+    assert np.allclose(model_change(generated, crops, region, 1.5, 5), one_by_one, atol=1e-4)
+
+
 def test_edit_region_only_for_hair_alone_on_face_models():
     from stylize.pipeline.regions import edit_region
 

@@ -136,6 +136,7 @@ def test_settings_key_follows_what_shapes_the_result_only(model_file):
     assert key == EditOptions.for_photos(device="cpu", batch_size=3, progress=False).settings_key(
         model, {"hair": "blond"})
     assert key == options.settings_key(model.to("cpu", torch.float16), {"hair": "blond"})  # as a GPU halves it
+    assert key == EditOptions.for_photos(colour_blur=0).settings_key(model, {"hair": "blond"})  # the file's 0
     model.to("cpu", torch.float32)
     others = {options.settings_key(model, {"hair": "black"}),
               EditOptions.for_photos(strength=1.5).settings_key(model, {"hair": "blond"}),
@@ -146,3 +147,17 @@ def test_settings_key_follows_what_shapes_the_result_only(model_file):
         next(model.generator.parameters()).add_(1e-3)
     others.add(options.settings_key(model, {"hair": "blond"}))
     assert len(others) == 6 and key not in others
+
+
+def test_settings_key_reads_the_model_files_colour_blur_as_asked_for(model_file, tmp_path):
+    import shutil
+
+    from stylize.models.modelfile import load_model, update_provenance
+    from stylize.pipeline.options import EditOptions
+
+    blurred = shutil.copy(model_file, tmp_path / "blurred.safetensors")
+    update_provenance(blurred, colour_blur=5)
+    model = load_model(blurred)
+    key = EditOptions.for_photos().settings_key(model, {"hair": "blond"})
+    assert key == EditOptions.for_photos(colour_blur=5).settings_key(model, {"hair": "blond"})
+    assert key != EditOptions.for_photos(colour_blur=0).settings_key(model, {"hair": "blond"})

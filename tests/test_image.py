@@ -133,6 +133,12 @@ def test_a_target_the_models_eval_says_it_rarely_reaches_is_warned_about(model_f
     update_provenance(weak, eval={"per_target": {"hair=blond": 0.06}, "strength": 1.5, "colour_blur": 5.0})
     r = edit(src, tmp_path / "blond.png", weak)
     assert r.exit_code == 0 and "faces at --strength 1.5 --colour-blur 5 (" in r.output, r.output
+    update_provenance(weak, colour_blur=5)  # the file's own blur now: what `stylize` does unasked
+    r = edit(src, tmp_path / "blond.png", weak)
+    assert r.exit_code == 0 and "faces at --strength 1.5 (" in r.output, r.output
+    update_provenance(weak, eval={"per_target": {"hair=blond": 0.06}})  # an eval without the file's blur
+    r = edit(src, tmp_path / "blond.png", weak)
+    assert r.exit_code == 0 and "faces at --colour-blur 0 (" in r.output, r.output
 
 
 def test_detect_size_finds_small_faces_and_the_warning_names_it(model_file, tmp_path):

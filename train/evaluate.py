@@ -320,7 +320,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
              limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None,
              structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES,
              greyscale_judge: bool = True, strength: float = 1.0, passes: int = 1,
-             colour_blur: float = 0.0) -> dict:
+             colour_blur: float | None = None) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
@@ -329,7 +329,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     ``"greyscale_judge"``), since a CNN judge reads colour bands over the eyes as a gender: an edit that both
     read as reached changed the face's structure, not only its colours. ``strength``: as `stylize --strength`;
     ``passes``: G applied that many times over (`edit_as_stylize`; benchmarks/repeat_edit.py); ``colour_blur``: as
-    `stylize --colour-blur`."""
+    `stylize --colour-blur` (None: the model file's own)."""
+    colour_blur = model.colour_blur if colour_blur is None else colour_blur
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")

@@ -459,7 +459,8 @@ class Trainer:
             if result.get("model_steps") == self.step:  # figures of an older model would misdescribe this one
                 provenance["eval"] = result
         return save_model(path or self.run_dir / "model.safetensors", self.G_export, self.D, self.spec.schema,
-                          self.cfg.image_size, self.spec.alignment, provenance)
+                          self.cfg.image_size, self.spec.alignment, provenance,
+                          colour_blur=self.cfg.colour_blur)  # trained through the blur: `stylize` pastes it so
 
     # --- training ----------------------------------------------------------------------------------------------
     def lr_at(self, step: int) -> tuple[float, float]:
