@@ -54,7 +54,8 @@ def models_cmd(files: tuple[Path, ...]) -> None:
         meta = read_metadata(path)
         schema = DomainSchema.from_json(meta["schema"])
         click.echo(f"{name}: {meta['image_size']} px, "
-                   f"{'face-aligned' if meta['alignment']['kind'] == 'face' else 'whole image'}")
+                   f"{'face-aligned' if meta['alignment']['kind'] == 'face' else 'whole image'}"
+                   + (f", colour blur {meta['colour_blur']:g}%" if meta.get("colour_blur") else ""))
         for g in schema.groups:
             click.echo(f"    --{g.name} {'|'.join(g.values)}")
 

@@ -5,6 +5,7 @@ The picture is NASA's public-domain portrait of astronaut Eileen Collins as bund
 tracker and the temporal smoothing real work; a soft two-note tone checks that the sound survives.
 
     python samples/make_demo.py            # needs scikit-image (in the ``test`` extra) and imageio-ffmpeg
+    python samples/make_demo.py --figure astronaut-blond.mp4   # the README's before/after picture from an edit of it
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 from imageio_ffmpeg import get_ffmpeg_exe
 
 WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 25, 5
+FIGURE_FRAMES, FIGURE_WIDTH = (0, 62, 124), 360  # the README's picture: these frames, their middle 360 px
+CLIP = Path(__file__).with_name("astronaut.mp4")
 
 
 def portrait() -> np.ndarray:
@@ -57,5 +60,27 @@ def main(out: Path) -> None:
     print(f"{out}: {n} frames, {WIDTH}x{HEIGHT} at {FPS} fps, {SECONDS} s with sound")
 
 
+def figure(edited: Path, out: Path, source: Path = CLIP) -> None:
+    """The README's before/after picture: FIGURE_FRAMES of ``source`` (top row) and of ``edited``, its output through
+    `stylize video` (bottom), each cut to its middle FIGURE_WIDTH pixels, as a JPEG."""
+    from stylize.pipeline.decode import read_frames
+    from stylize.pipeline.ffmpeg_tools import probe
+
+    def row(path: Path) -> np.ndarray:
+        frames = {i: f.image for i, f in enumerate(read_frames(path, probe(path))) if i in FIGURE_FRAMES}
+        if len(frames) < len(FIGURE_FRAMES):
+            sys.exit(f"{path}: fewer than {FIGURE_FRAMES[-1] + 1} frames")
+        left = (frames[0].shape[1] - FIGURE_WIDTH) // 2
+        return np.concatenate([frames[i][:, left:left + FIGURE_WIDTH] for i in FIGURE_FRAMES], 1)
+
+    picture = np.concatenate([row(source), row(edited)], 0)
+    cv2.imwrite(str(out), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    print(f"{out}: frames {', '.join(map(str, FIGURE_FRAMES))} of {source.name} over the same of {edited.name}")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("astronaut.mp4"))
+    if len(sys.argv) > 2 and sys.argv[1] == "--figure":
+        figure(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else
+               Path(__file__).with_name("readme") / "demo.jpg")
+    else:
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else CLIP)

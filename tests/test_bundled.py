@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
+import cv2
 import numpy as np
 from click.testing import CliRunner
 
@@ -36,6 +38,9 @@ def test_bundled_models_are_installed_and_carry_their_provenance():
         "black", "blond", "brown", "gray")
     assert "non-commercial" in celeba.provenance["data_terms"] and celeba.provenance["train_cpu_seconds"] > 0
     assert 0 <= celeba.provenance["eval"]["same_person"] <= 1
+    # pasted with its colour blurred (README, Colour blur), and its eval made that way: no warning names the blur
+    assert celeba.colour_blur == 5 and celeba.provenance["eval"]["colour_blur"] == 5 and not celeba.measured_with
+    assert load_model("anime").colour_blur == 0
 
 
 def test_readme_demo_command_edits_the_hair_and_keeps_the_rest(tmp_path):
@@ -54,3 +59,12 @@ def test_readme_demo_command_edits_the_hair_and_keeps_the_rest(tmp_path):
         outside = ~face_region(src[i], detector, margin=0.8)
         # outside the face: measured 1.8-1.9, of which re-encoding alone is 1.3-1.7 (the rest: hair past the margin)
         assert diff[hair].mean() > HAIR_CHANGE and diff[outside].mean() < 2.5, i
+
+    spec = importlib.util.spec_from_file_location("make_demo", DEMO.with_name("make_demo.py"))
+    make_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_demo)
+    make_demo.figure(out, tmp_path / "demo.jpg")  # the README's picture: the source's frames over the edit's
+    picture = cv2.cvtColor(cv2.imread(str(tmp_path / "demo.jpg")), cv2.COLOR_BGR2RGB).astype(np.int16)
+    assert picture.shape == (720, 1080, 3)
+    assert np.abs(picture[:360, :360] - src[0][:, 140:500]).mean() < 3  # the source's frame 0, middle 360 px
+    assert np.abs(picture[360:, :360] - dst[0][:, 140:500]).mean() < 3
