@@ -63,9 +63,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {name}, {len(crops)} held-out crops")
     for request in requests(model.schema):
         outs = [np.stack([y for i in range(0, len(crops), 64)
-                          for y in Translator(load_model(args.model), request, device=on)(
+                          for y in Translator(load_model(args.model), request, device=on, precision=precision)(
                               list(crops[i:i + 64]), ids[i:i + 64])])
-                for on in ("cpu", dev)]
+                for on, precision in (("cpu", "fp32"), (dev, "auto"))]  # float32 against what `stylize` runs
         d = np.abs(outs[0] - outs[1])
         print(f"{request}: |CPU fp32 - {dev}| mean {d.mean():.3f}, 99th percentile {np.percentile(d, 99):.2f}, "
               f"max {d.max():.1f} grey levels")
@@ -75,7 +75,7 @@ def main() -> None:
         batch, faces = list(crops[np.arange(b) % len(crops)]), list(range(-1, -1 - b, -1))
         s = timed(lambda batch=batch, faces=faces: gpu(batch, faces), dev)
         print(f"{dev}, batch {b}: {s * 1e3:.2f} ms a batch, {s * 1e3 / b:.3f} ms a face")
-    cpu = Translator(load_model(args.model), request, device="cpu")
+    cpu = Translator(load_model(args.model), request, device="cpu", precision="fp32")
     s = timed(lambda: cpu(list(crops[:64]), ids[:64]), "cpu", reps=3)
     print(f"CPU ({torch.get_num_threads()} threads), batch 64: {s * 1e3 / 64:.2f} ms a face")
     if not dev.startswith("cuda"):

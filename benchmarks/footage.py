@@ -7,6 +7,7 @@ model's share and the pipeline's share can be told apart), the edit's strength (
 face regions, 0..255) and the rate end to end.
 
     python benchmarks/footage.py [--model celeba] [--target hair=blond] [--clip PATH ...] [--no-compare]
+        [--precision auto|fp32]
 
 Without --clip it runs every clip in ../shared/footage, or, when that folder is absent, a 10 s 29.97 fps clip of
 five shots of two people rendered from real selfies (benchmarks/clips.py).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import clips
@@ -26,7 +28,7 @@ from stylize.pipeline.decode import read_frames
 from stylize.pipeline.detect import FaceDetector
 from stylize.pipeline.ffmpeg_tools import probe
 from stylize.pipeline.flicker import measure_flicker
-from stylize.pipeline.options import EditOptions
+from stylize.pipeline.options import PRECISIONS, EditOptions
 from stylize.pipeline.video import edit_video
 
 FOOTAGE = clips.ROOT.parent / "shared" / "footage"
@@ -48,6 +50,7 @@ def main() -> None:
     ap.add_argument("--detect-size", type=int, default=640, help="as `stylize video --detect-size`")
     ap.add_argument("--apply", choices=APPLY_MODES, default=None,
                     help="as `stylize video --apply` (default: what the model file says)")
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto", help="as `stylize video --precision`")
     args = ap.parse_args()
     request = dict([args.target.split("=", 1)])
     model = load_model(args.model or bundled_for(request))
@@ -57,11 +60,12 @@ def main() -> None:
         if not sources:
             sources = [clips.collage(tmp / "people.mp4", shots=5, fps="30000/1001")]
         print(f"model {model.name} ({model.image_size} px), target {args.target}, applied as its "
-              f"{args.apply or model.apply}")
+              f"{args.apply or model.apply}, --precision {args.precision}")
         regions = FaceDetector(max_side=args.detect_size)  # the flicker measure finds faces as the edit did
         for clip in sources:
             out = tmp / f"out{clip.suffix}"
-            options = EditOptions(progress=False, detect_max_side=args.detect_size, apply=args.apply)
+            options = EditOptions(progress=False, detect_max_side=args.detect_size, apply=args.apply,
+                                  precision=args.precision)
             report = edit_video(clip, out, model, request, options)
             flicker = measure_flicker(clip, out, regions)
             line = (f"{clip.name}: in {facts(clip)} | out {facts(out)} | {report.stats.faces} faces in "
@@ -69,8 +73,7 @@ def main() -> None:
                     f"{flicker.ratio:.2f}")
             if not args.no_compare:
                 raw = tmp / f"raw{clip.suffix}"
-                edit_video(clip, raw, model, request, EditOptions(progress=False, smoothing=None, smooth_output=0,
-                                                                  detect_max_side=args.detect_size, apply=args.apply))
+                edit_video(clip, raw, model, request, replace(options, smoothing=None, smooth_output=0))
                 line += f" (--no-smooth {measure_flicker(clip, raw, regions).ratio:.2f})"
             print(f"{line} | edit {flicker.edit_strength:.1f}/255 | {report.fps:.1f} fps", flush=True)
 

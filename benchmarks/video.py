@@ -31,7 +31,7 @@ from stylize.pipeline.decode import read_frames
 from stylize.pipeline.detect import detect_frames
 from stylize.pipeline.encode import VideoWriter
 from stylize.pipeline.ffmpeg_tools import ffmpeg_exe, probe
-from stylize.pipeline.options import EditOptions
+from stylize.pipeline.options import PRECISIONS, EditOptions
 from stylize.pipeline.smooth import smooth_changes
 from stylize.pipeline.track import FaceTracker, SmoothingConfig
 from stylize.pipeline.translate import generator_threads, translate_frames
@@ -58,11 +58,11 @@ def timed(label: str, run, n: int, results: dict[str, float], cpu: dict[str, flo
     return out
 
 
-def stage_rates(clip: Path, model_name: str, request: dict[str, str], every: int, tmp: Path
+def stage_rates(clip: Path, model_name: str, request: dict[str, str], every: int, tmp: Path, precision: str
                 ) -> tuple[dict[str, float], dict[str, float]]:
     info = probe(clip)
     model = load_model(model_name)
-    options = EditOptions(progress=False, detect_every=every)
+    options = EditOptions(progress=False, detect_every=every, precision=precision)
     r: dict[str, float] = {}
     cpu: dict[str, float] = {}
     n = info.frame_estimate
@@ -129,6 +129,7 @@ def main() -> None:
     ap.add_argument("--clip", type=Path, default=clips.DEMO)
     ap.add_argument("--every", type=int, default=3, help="also time detection with full detection every N frames")
     ap.add_argument("--rss", action="store_true", help="peak memory of a 10 s and a 60 s clip")
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto", help="as `stylize --precision`")
     args = ap.parse_args()
     info = probe(args.clip)
     request = dict([args.target.split("=", 1)])
@@ -137,9 +138,10 @@ def main() -> None:
         tmp = Path(tmp)
         print(f"start-up (new process, import to the first frame written): "
               f"{startup_seconds(args.clip, args.model, request, tmp):.2f} s", flush=True)
-        stages, stage_cpu = stage_rates(args.clip, args.model, request, args.every, tmp)
+        stages, stage_cpu = stage_rates(args.clip, args.model, request, args.every, tmp, args.precision)
         n = info.frame_estimate
-        print(f"clip {args.clip.name}: {info.width}x{info.height}, {n} frames; model {args.model}")
+        print(f"clip {args.clip.name}: {info.width}x{info.height}, {n} frames; model {args.model}, --precision "
+              f"{args.precision}")
         for label, fps in stages.items():
             print(f"  {label:28} {fps:8.1f} fps {stage_cpu[label]:6.1f} CPU ms a frame")
         transcode = transcode_rate(args.clip, n, tmp)
@@ -149,7 +151,7 @@ def main() -> None:
         for every in sorted({1, args.every}):
             before = cpu_seconds()
             report = edit_video(args.clip, tmp / "e2e.mp4", model, request,
-                                EditOptions(progress=False, detect_every=every))
+                                EditOptions(progress=False, detect_every=every, precision=args.precision))
             cpu = cpu_seconds() - before
             used = {k: v for k, v in stages.items() if "detect" not in k or (every > 1) == ("full" in k)}
             slowest = min(used, key=used.get)

@@ -19,13 +19,15 @@ if TYPE_CHECKING:
     from .translate import Translator
 
 # Fields that do not change what an edit looks like (where and how fast it runs); every other field does.
-NOT_IN_RESULT = frozenset({"device", "batch_size", "progress"})
+# (precision moves the output by 0.06 grey levels on average, as CUDA's fp16 does: README *Speed*)
+NOT_IN_RESULT = frozenset({"device", "precision", "batch_size", "progress"})
 
 # Applied over the preset. veryfast refines motion vectors to sub-pixel precision only coarsely (subme 2); at 4 the
 # re-encoded face regions shimmer less from frame to frame (README, "The encoder's share";
 # benchmarks/encode_flicker.py) for about a quarter more encoder time, in ffmpeg's process beside the other stages;
 # at the same CRF it also keeps a little less of the finest texture (README: sharpness 0.947 -> 0.914 on one clip).
 X264_PARAMS = "subme=4"
+PRECISIONS = ("auto", "fp32")  # --precision: the generator's arithmetic (translate.Translator)
 
 
 def default_smoothing() -> SmoothingConfig:
@@ -40,6 +42,7 @@ class EditOptions:
     :meth:`for_photos`)."""
 
     device: str = "auto"
+    precision: str = "auto"  # the generator's arithmetic: fp16 on CUDA, bfloat16 on CPUs that have it (Translator)
     batch_size: int = 16
     detector: str = "hog"
     upsample: int = 0
@@ -90,7 +93,8 @@ class EditOptions:
     def make_translator(self, model: StyleModel, request: dict[str, str]) -> Translator:
         from .translate import Translator
 
-        return Translator(model, request, self.device, self.apply, self.region, self.strength, self.colour_blur)
+        return Translator(model, request, self.device, self.apply, self.region, self.strength, self.colour_blur,
+                          self.precision)
 
     def make_detector(self) -> FaceDetector:
         from .detect import FaceDetector

@@ -310,6 +310,34 @@ def test_colour_blur_smooths_the_colour_of_a_change_and_keeps_its_light_and_shad
     assert r.exit_code == 2 and "--colour-blur" in r.output and "Traceback" not in r.output, r.output
 
 
+def test_precision_auto_runs_the_generator_in_bfloat16_where_the_cpu_has_it(model_file, tmp_path, monkeypatch):
+    import torch
+
+    import stylize.pipeline.translate as translate
+
+    model = load_model(model_file)
+    rng = np.random.default_rng(0)
+    crops = list(rng.integers(0, 256, (4, 32, 32, 3)).astype(np.uint8))
+    full = translate.Translator(model, {"hair": "blond"}, device="cpu", precision="fp32")
+    assert not full.bfloat16
+    with torch.inference_mode():  # fp32 is the generator as it is
+        x = full.to_tensor(crops)
+        direct = (model.generator(x, torch.from_numpy(full.targets_for(x, np.full(4, -1))).float()) + 1) * 127.5
+    assert np.allclose(np.stack(full(crops, [-1] * 4)), direct.clamp(0, 255).permute(0, 2, 3, 1).numpy(), atol=1e-3)
+    monkeypatch.setattr(translate, "cpu_has_fast_bfloat16", lambda: True)
+    fast = translate.Translator(model, {"hair": "blond"}, device="cpu")
+    assert fast.bfloat16
+    out, ref = np.stack(fast(crops, [-1] * 4)), np.stack(full(crops, [-1] * 4))
+    assert out.dtype == np.float32 and 0 < np.abs(out - ref).mean() < 1.0 and np.abs(out - ref).max() < 8
+    monkeypatch.setattr(translate, "cpu_has_fast_bfloat16", lambda: False)
+    assert not translate.Translator(model, {"hair": "blond"}, device="cpu").bfloat16  # emulated: no faster
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32"):
+        translate.Translator(model, {"hair": "blond"}, precision="fp8")
+    r = CliRunner().invoke(stylize_main, ["image", "x.png", "-m", str(model_file), "--hair", "blond", "--precision",
+                                          "fp8", "-o", str(tmp_path / "o.png")])
+    assert r.exit_code == 2 and "--precision" in r.output and "Traceback" not in r.output, r.output
+
+
 def test_a_model_file_carries_the_colour_blur_stylize_applies_unless_told(model_file, tmp_path):
     import shutil
 

@@ -133,7 +133,7 @@ def test_settings_key_follows_what_shapes_the_result_only(model_file):
 
     model, options = load_model(model_file), EditOptions.for_photos()
     key = options.settings_key(model, {"hair": "blond"})
-    assert key == EditOptions.for_photos(device="cpu", batch_size=3, progress=False).settings_key(
+    assert key == EditOptions.for_photos(device="cpu", precision="fp32", batch_size=3, progress=False).settings_key(
         model, {"hair": "blond"})
     assert key == options.settings_key(model.to("cpu", torch.float16), {"hair": "blond"})  # as a GPU halves it
     assert key == EditOptions.for_photos(colour_blur=0).settings_key(model, {"hair": "blond"})  # the file's 0
