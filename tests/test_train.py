@@ -18,7 +18,7 @@ from stylize.models import Generator, load_model
 from stylize.models.masked import MaskedGenerator
 from stylize.models.schema import DomainSchema, schema_from_attrs
 from stylize.train.datasets import build_dataset
-from stylize.train.datasets.base import pencil_sketch
+from stylize.train.datasets.base import batches, pencil_sketch
 from stylize.train.evaluate import layout_correlation, painted_share, plaid, stripe_power
 
 from . import standins
@@ -380,6 +380,30 @@ def test_recipes_pick_their_generator_and_a_cpu_budget_stops_training(recipe, ar
     if recipe != "paper":  # the exported generator is the moving average, not the last step's weights
         ck = torch.load(run / "checkpoint.pt", weights_only=True)
         assert any(not torch.equal(ck["G"][k], ck["G_ema"][k]) for k in ck["G"] if ck["G"][k].is_floating_point())
+
+
+def test_training_runs_in_bfloat16_where_the_cpu_multiplies_it_natively_and_records_it(tmp_path, monkeypatch):
+    import stylize.train.trainer as trainer
+
+    data = standins.make_folder(tmp_path / "data")
+    for native, amp, arithmetic in [(True, "--amp", "bfloat16 autocast"), (True, "--no-amp", "float32"),
+                                    (False, "--amp", "float32")]:  # emulated bfloat16 is slower: float32
+        monkeypatch.setattr(trainer, "cpu_has_fast_bfloat16", lambda native=native: native)
+        run = tmp_path / f"run-{native}{amp}"
+        train(["folder", "--data", data, "--align-domain", "red", amp, "--device", "cpu"], run, 2)
+        assert load_model(run / "model.safetensors").provenance["arithmetic"] == arithmetic, (native, amp)
+        convs = []  # what G's and D's convolutions compute in, a step of the run resumed
+        t = trainer.Trainer(build_dataset("folder", root=data, align_domains=("red",)), run,
+                            trainer.TrainConfig(image_size=32, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1,
+                                                d_repeat_num=3, batch_size=4, n_critic=1, amp=amp == "--amp",
+                                                device="cpu"))
+        for net in (t.G, t.D):
+            for m in net.modules():
+                if isinstance(m, torch.nn.Conv2d):
+                    m.register_forward_hook(lambda m, i, o, seen=convs: seen.append(o.dtype))
+        t.train_step(*next(iter(batches(t.train_crops, 4, t.rng))))
+        assert set(convs) == {torch.bfloat16 if arithmetic != "float32" else torch.float32}, (native, amp)
+        t.close()
 
 
 @pytest.mark.parametrize("case", ["empty", "one_domain", "no_attr_file", "decay_too_long"])

@@ -35,7 +35,7 @@ from stylize.models.architectures import build_generator
 from stylize.models.modelfile import StyleModel, load_for_run, save_model
 from stylize.models.stargan import Discriminator
 from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head
-from stylize.pipeline.translate import CHANGE_FLOOR, blur_colour
+from stylize.pipeline.translate import CHANGE_FLOOR, blur_colour, cpu_has_fast_bfloat16
 
 from .augment import augment, parse_policy
 from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice
@@ -449,6 +449,7 @@ class Trainer:
             "skipped": self.train_crops.skipped, "steps": self.step, "train_seconds": round(self.elapsed),
             "train_cpu_seconds": round(self.cpu_seconds),
             "recipe": asdict(self.cfg), "device": str(self.device), "torch": torch.__version__,
+            "arithmetic": "bfloat16 autocast" if self.mixed_precision else "float32",
             "host": platform.machine(), "date": time.strftime("%Y-%m-%d"),
         }
         if self.started_from is not None:
@@ -469,9 +470,15 @@ class Trainer:
         frac = 1.0 if step < start else max(0.0, 1 - (step - start) / max(1, self.cfg.num_iters_decay))
         return self.cfg.g_lr * frac, self.cfg.d_lr * frac
 
+    @property
+    def mixed_precision(self) -> bool:
+        """bfloat16 autocast: asked (``--amp``, the default) and native here, on CUDA or a CPU that multiplies it
+        (``cpu_has_fast_bfloat16``); emulated bfloat16 would cost more than float32 saves."""
+        return self.cfg.amp and (self.device.type == "cuda" or
+                                 (self.device.type == "cpu" and cpu_has_fast_bfloat16()))
+
     def autocast(self):
-        enabled = self.cfg.amp and self.device.type == "cuda"
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.mixed_precision)
 
     def generate(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G's output (its change's colour blurred, ``--colour-blur``) and, for the masked family, its attention mask
