@@ -93,7 +93,8 @@ def info_cmd(model: str, as_json: bool) -> None:
             click.echo(f"group:      {grp['name']} ({grp['kind']}): {', '.join(grp['values'])}  [{s['name']}]")
     click.echo(f"alignment:  {meta['alignment']['kind']} — {meta['alignment'].get('source', '')}")
     prov = meta.get("provenance", {})
-    for key in ("trainer", "dataset", "steps", "train_seconds", "eval", "imported_from"):
+    for key in ("trainer", "dataset", "steps", "train_seconds", "train_cpu_seconds", "device", "arithmetic", "eval",
+                "imported_from"):
         if key in prov:
             click.echo(f"{key + ':':<11} {json.dumps(prov[key]) if isinstance(prov[key], dict) else prov[key]}")
 

@@ -392,6 +392,8 @@ def test_training_runs_in_bfloat16_where_the_cpu_multiplies_it_natively_and_reco
         run = tmp_path / f"run-{native}{amp}"
         train(["folder", "--data", data, "--align-domain", "red", amp, "--device", "cpu"], run, 2)
         assert load_model(run / "model.safetensors").provenance["arithmetic"] == arithmetic, (native, amp)
+        said = CliRunner().invoke(stylize_main, ["info", str(run / "model.safetensors")]).output
+        assert f"arithmetic: {arithmetic}\n" in said, said  # stylize info shows it
         convs = []  # what G's and D's convolutions compute in, a step of the run resumed
         t = trainer.Trainer(build_dataset("folder", root=data, align_domains=("red",)), run,
                             trainer.TrainConfig(image_size=32, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1,
