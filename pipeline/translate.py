@@ -104,8 +104,9 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def cpu_has_fast_bfloat16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), where the generator's convolutions run
-    1.4-1.9x faster in it (benchmarks/video.py); elsewhere bfloat16 is emulated, not measured faster."""
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), where the translate stage takes 1.8x less
+    CPU in it (README *Speed*) and a training iteration 1.5x less (README *bfloat16 on a CPU*); elsewhere bfloat16 is
+    emulated, not measured faster."""
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # a torch without these probes: assume not

@@ -473,7 +473,7 @@ class Trainer:
     @property
     def mixed_precision(self) -> bool:
         """bfloat16 autocast: asked (``--amp``, the default) and native here, on CUDA or a CPU that multiplies it
-        (``cpu_has_fast_bfloat16``); emulated bfloat16 would cost more than float32 saves."""
+        (``cpu_has_fast_bfloat16``); where bfloat16 is emulated it was not measured faster, so float32 there."""
         return self.cfg.amp and (self.device.type == "cuda" or
                                  (self.device.type == "cpu" and cpu_has_fast_bfloat16()))
 
