@@ -101,7 +101,8 @@ def main() -> None:
     changed = dict(a.set)
     before, after = iteration_seconds(dataset, root, a.cache, changed, a.rounds, a.steps)
     what = ", ".join(f"{k}={v}" for k, v in changed.items())
-    print(f"{dataset}: as is {before:.3f} CPU s an iteration, with {what} {after:.3f} ({before / after:.2f}x)")
+    print(f"{dataset}: as is {before:.3f} CPU s an iteration, with {what} {after:.3f} ({before / after:.2f}x the "
+          f"iterations a CPU second)")
 
 
 if __name__ == "__main__":
