@@ -387,7 +387,7 @@ def test_training_runs_in_bfloat16_where_the_cpu_multiplies_it_natively_and_reco
 
     data = standins.make_folder(tmp_path / "data")
     for native, amp, arithmetic in [(True, "--amp", "bfloat16 autocast"), (True, "--no-amp", "float32"),
-                                    (False, "--amp", "float32")]:  # emulated bfloat16 is slower: float32
+                                    (False, "--amp", "float32")]:  # not native: float32
         monkeypatch.setattr(trainer, "cpu_has_fast_bfloat16", lambda native=native: native)
         run = tmp_path / f"run-{native}{amp}"
         train(["folder", "--data", data, "--align-domain", "red", amp, "--device", "cpu"], run, 2)
