@@ -343,6 +343,13 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     assert result["judge_augment"] == "none" and "greyscale_judge" not in result
     judges = sorted(p.name.split("-20-0-")[1] for p in (run / "cache").glob("judge-*"))
     assert judges == ["gray-translation-cutout.pt", "rgb-translation-cutout.pt", "rgb.pt"]
+    # another seed trains another judge, kept beside the first, and the eval says which seed read it
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--judge-augment", "",
+                                  "--no-greyscale-judge", "--judge-seed", "1"])
+    assert r.exit_code == 0, r.output
+    assert result["judge_seed"] == 0 and json.loads((run / "eval.json").read_text())["judge_seed"] == 1
+    first, second = (torch.load(next((run / "cache").glob(f"judge-*-20-{seed}-rgb.pt"))) for seed in (0, 1))
+    assert first.keys() == second.keys() and any(not torch.equal(first[k], second[k]) for k in first)
     # a judge that sees greyscale already has no second one
     r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--structure-only"])
     assert r.exit_code == 0, r.output

@@ -329,7 +329,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     ``"greyscale_judge"``), since a CNN judge reads colour bands over the eyes as a gender: an edit that both
     read as reached changed the face's structure, not only its colours. ``strength``: as `stylize --strength`;
     ``passes``: G applied that many times over (`edit_as_stylize`; benchmarks/repeat_edit.py); ``colour_blur``: as
-    `stylize --colour-blur` (None: the model file's own)."""
+    `stylize --colour-blur` (None: the model file's own); ``seed``: the judges' training seed (`cached_judge`)."""
     colour_blur = model.colour_blur if colour_blur is None else colour_blur
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
@@ -421,6 +421,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "reconstruction_l1": round(float(np.mean(l1)) if l1 else float("nan"), 4),
         "judge_accuracy_on_real_test": main["judge_accuracy_on_real_test"],
         "judge_steps": classifier_steps,
+        "judge_seed": seed,
         "judge_sees": "greyscale (structure only)" if structure_only else "colour",
         "judge_augment": ",".join(judge_augment) or "none",
         **({"greyscale_judge": second[0]} if second else {}),
