@@ -395,13 +395,14 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
               help="How the judge's training faces are augmented (as --augment; '' for none): a judge trained on "
                    "shifted, partly blanked faces is not swayed by a coloured patch on the eyes; add resolution "
                    "where sharpness alone tells the domains apart (anime against photos).")
-@click.option("--judge-seed", type=int, default=None,
+@click.option("--judge-seed", type=int, multiple=True,
               help="Seed of the judges' training  [default: the one the dataset was built with, 0 unless given]. "
                    "Another seed trains other judges (cached beside the first): how far a figure moves with the "
-                   "judge alone, before reading a difference between two models as theirs.")
+                   "judge alone, before reading a difference between two models as theirs. Given more than once: "
+                   "each judge is the ensemble of those seeds' judges (their logits averaged).")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
              grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str, strength: float,
-             colour_blur: float | None, judge_augment: str, judge_seed: int | None) -> None:
+             colour_blur: float | None, judge_augment: str, judge_seed: tuple[int, ...]) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
     the target value (and how often a second judge that sees greyscale only does), how often it still sees the
@@ -423,7 +424,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
     try:
         spec = rebuild_dataset(model.provenance, data, name=str(model_path))
         cache_dir = cache or (target / "cache" if target.is_dir() else model_path.parent / ".stylize-cache")
-        seed = spec.seed if judge_seed is None else judge_seed
+        seed = judge_seed or spec.seed
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=seed, grid=grid,
                           structure_only=structure_only, region=region, judge_augment=policy,
                           greyscale_judge=greyscale_judge, strength=strength, colour_blur=colour_blur)

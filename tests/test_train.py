@@ -19,7 +19,14 @@ from stylize.models.masked import MaskedGenerator
 from stylize.models.schema import DomainSchema, schema_from_attrs
 from stylize.train.datasets import build_dataset
 from stylize.train.datasets.base import batches, pencil_sketch
-from stylize.train.evaluate import layout_correlation, painted_share, plaid, stripe_power
+from stylize.train.evaluate import (
+    DomainClassifier,
+    JudgeEnsemble,
+    layout_correlation,
+    painted_share,
+    plaid,
+    stripe_power,
+)
 
 from . import standins
 from .test_image import portrait
@@ -350,6 +357,19 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     assert result["judge_seed"] == 0 and json.loads((run / "eval.json").read_text())["judge_seed"] == 1
     first, second = (torch.load(next((run / "cache").glob(f"judge-*-20-{seed}-rgb.pt"))) for seed in (0, 1))
     assert first.keys() == second.keys() and any(not torch.equal(first[k], second[k]) for k in first)
+    # both seeds: one judge, the two cached ones' logits averaged
+    judges = [DomainClassifier(3) for _ in range(2)]
+    for j, state in zip(judges, (first, second), strict=True):
+        j.load_state_dict(state)
+    faces = torch.rand(4, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        mean = (judges[0].eval()(faces) + judges[1].eval()(faces)) / 2
+        assert torch.allclose(JudgeEnsemble(judges).eval()(faces), mean)
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--judge-augment", "",
+                                  "--no-greyscale-judge", "--judge-seed", "0", "--judge-seed", "1"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "eval.json").read_text())["judge_seed"] == [0, 1]
+    assert len(list((run / "cache").glob("judge-*-20-*-rgb.pt"))) == 2  # no judge trained anew
     # a judge that sees greyscale already has no second one
     r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--structure-only"])
     assert r.exit_code == 0, r.output

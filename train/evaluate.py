@@ -87,6 +87,18 @@ class DomainClassifier(nn.Module):
         return self.head(self.features(x).mean((2, 3)))
 
 
+class JudgeEnsemble(nn.Module):
+    """Judges trained alike from other seeds, read as one by averaging their logits: judges that read real faces
+    alike can read the same edited faces tens of points apart (README), and a consensus leans less on one."""
+
+    def __init__(self, judges: list[DomainClassifier]) -> None:
+        super().__init__()
+        self.judges = nn.ModuleList(judges)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([j(x) for j in self.judges]).mean(0)
+
+
 def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool = True,
                      gray: bool = False, policy: tuple[str, ...] = (), dims: tuple[int, ...] | None = None,
                      desc: str = "judge classifier", sees: int = CLASSIFIER_SIZE, robust: float = 0.0
@@ -274,7 +286,7 @@ def rate(values: list[float]) -> float:
 class Readings:
     """One judge's readings of the held-out faces and their edits, tallied as the eval reports them."""
 
-    judge: DomainClassifier
+    judge: DomainClassifier | JudgeEnsemble
     real_hits: dict[str, list[int]] = field(default_factory=dict)
     per_target: dict[str, list[int]] = field(default_factory=dict)
     from_own: dict[str, list[int]] = field(default_factory=dict)  # split by the face's own value
@@ -317,7 +329,7 @@ class Readings:
 
 @torch.no_grad()
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
-             limit: int | None = None, seed: int = 0, progress: bool = True, grid: Path | None = None,
+             limit: int | None = None, seed: int | tuple[int, ...] = 0, progress: bool = True, grid: Path | None = None,
              structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES,
              greyscale_judge: bool = True, strength: float = 1.0, passes: int = 1,
              colour_blur: float | None = None) -> dict:
@@ -329,15 +341,23 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     ``"greyscale_judge"``), since a CNN judge reads colour bands over the eyes as a gender: an edit that both
     read as reached changed the face's structure, not only its colours. ``strength``: as `stylize --strength`;
     ``passes``: G applied that many times over (`edit_as_stylize`; benchmarks/repeat_edit.py); ``colour_blur``: as
-    `stylize --colour-blur` (None: the model file's own); ``seed``: the judges' training seed (`cached_judge`)."""
+    `stylize --colour-blur` (None: the model file's own); ``seed``: the judges' training seed (`cached_judge`);
+    several: each judge is the ensemble of those seeds' judges (`JudgeEnsemble`)."""
     colour_blur = model.colour_blur if colour_blur is None else colour_blur
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
     size = model.image_size
     train = prepare_crops(spec.train, spec.alignment, size, cache_dir, "aligning train")
-    judges = [Readings(cached_judge(cache_dir, train, schema, classifier_steps, seed, progress, gray, judge_augment))
-              for gray in ([structure_only] if structure_only or not greyscale_judge else [False, True])]
+    seeds = (seed,) if isinstance(seed, int) else tuple(seed)
+
+    def judge(gray: bool) -> DomainClassifier | JudgeEnsemble:
+        members = [cached_judge(cache_dir, train, schema, classifier_steps, s, progress, gray, judge_augment)
+                   for s in seeds]
+        return members[0] if len(members) == 1 else JudgeEnsemble(members)
+
+    judges = [Readings(judge(gray)) for gray in ([structure_only] if structure_only or not greyscale_judge
+                                                  else [False, True])]
     G = model.generator.eval()
     face_model = spec.alignment.kind == "face"
     identity = IdentityJudge() if face_model else None
@@ -421,7 +441,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "reconstruction_l1": round(float(np.mean(l1)) if l1 else float("nan"), 4),
         "judge_accuracy_on_real_test": main["judge_accuracy_on_real_test"],
         "judge_steps": classifier_steps,
-        "judge_seed": seed,
+        "judge_seed": seeds[0] if len(seeds) == 1 else list(seeds),
         "judge_sees": "greyscale (structure only)" if structure_only else "colour",
         "judge_augment": ",".join(judge_augment) or "none",
         **({"greyscale_judge": second[0]} if second else {}),
