@@ -400,15 +400,21 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
                    "Another seed trains other judges (cached beside the first): how far a figure moves with the "
                    "judge alone, before reading a difference between two models as theirs. Given more than once: "
                    "each judge is the ensemble of those seeds' judges (their logits averaged).")
+@click.option("--judge-hides-face", is_flag=True,
+              help="The judges see the inner face (eyes, nose, mouth) as grey, in training and reading: whether the "
+                   "hair is blond, not whether the face looks it (CelebA's blonds have lighter eyes and skin). For "
+                   "hair edits, which stay off the inner face; the gender and age figures then mean little.")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
              grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str, strength: float,
-             colour_blur: float | None, judge_augment: str, judge_seed: tuple[int, ...]) -> None:
+             colour_blur: float | None, judge_augment: str, judge_seed: tuple[int, ...],
+             judge_hides_face: bool) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
     the target value (and how often a second judge that sees greyscale only does), how often it still sees the
     values that were not asked (gender and age when hair was), how often dlib's face descriptor still calls it the
-    same person (face models), and the cycle reconstruction L1. Printed, saved as eval.json and added to the model
-    file's provenance."""
+    same person (face models), and the cycle reconstruction L1; for hair, how often each judge sees the value on real
+    faces given another held-out face's hair (about what a perfect edit could read). Printed, saved as eval.json and
+    added to the model file's provenance."""
     import json
 
     from stylize.models.modelfile import ModelFileError, load_model, update_provenance
@@ -427,7 +433,8 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         seed = judge_seed or spec.seed
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=seed, grid=grid,
                           structure_only=structure_only, region=region, judge_augment=policy,
-                          greyscale_judge=greyscale_judge, strength=strength, colour_blur=colour_blur)
+                          greyscale_judge=greyscale_judge, strength=strength, colour_blur=colour_blur,
+                          judge_hides_face=judge_hides_face)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))

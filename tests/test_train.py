@@ -26,6 +26,7 @@ from stylize.train.evaluate import (
     painted_share,
     plaid,
     stripe_power,
+    transplant_ceiling,
 )
 
 from . import standins
@@ -270,6 +271,35 @@ def test_eval_reports_accuracy_and_reconstruction(tmp_path):
     assert moved(tmp_path / "g3.png") > 1.5 * moved(tmp_path / "g.png")
 
 
+def test_a_hair_transplant_keeps_the_inner_face_and_takes_the_donors_hair():
+    schema = DomainSchema.single("celeba", schema_from_attrs(["Black_Hair", "Blond_Hair", "Male"]))
+    size = 16
+    inner = np.zeros((size, size), np.float32)
+    inner[4:12, 4:12] = 1.0
+    # a face's hair shows at its edges (dark or light) and, as light eyes go with blond hair, in its red centre;
+    # its gender in its green centre
+    owns = [{"hair": h, "gender": g} for h in ("black", "blond") for g in ("female", "male")] * 3
+    crops = np.zeros((len(owns), size, size, 3), np.uint8)
+    for k, own in enumerate(owns):
+        crops[k] = 230 if own["hair"] == "blond" else 20
+        crops[k, 4:12, 4:12] = (200 if own["hair"] == "blond" else 0, 200 if own["gender"] == "male" else 0, 0)
+
+    class Reads(torch.nn.Module):  # hair from the edge pixel, gender from the centre, as logits of the schema
+        def __init__(self, where: tuple[int, int]) -> None:
+            super().__init__()
+            self.where = where
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            edge, centre = x[:, 0, self.where[0], self.where[1]], x[:, 1, 8, 8]
+            return torch.stack([-edge, edge, centre], 1)  # black, blond, male
+
+    ceiling = transplant_ceiling(Reads((0, 0)), schema, crops, owns, [0] * len(owns), inner)
+    assert ceiling == {"hair=black": [1.0, 6], "hair=blond": [1.0, 6]}
+    # a judge that reads hair colour inside the inner face sees the face's own, never the donor's
+    assert transplant_ceiling(Reads((8, 8)), schema, crops, owns, [0] * len(owns), inner) == {
+        "hair=black": [0.0, 6], "hair=blond": [0.0, 6]}
+
+
 def test_layout_correlation_tells_a_kept_face_from_a_scrambled_one():
     face = portrait()[:256, 100:356]
     recoloured = np.clip(face.astype(int) * [1.2, 0.9, 0.6] + 20, 0, 255).astype(np.uint8)
@@ -341,6 +371,9 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     assert set(grey["per_target"]) == set(result["per_target"]) and 0 <= grey["target_accuracy"] <= 1
     assert set(grey["others_kept"]) == set(result["others_kept"])
     assert set(grey["judge_accuracy_on_real_test"]) == set(result["judge_accuracy_on_real_test"])
+    # each judge also reads real hair transplanted around the held-out faces (test_a_hair_transplant_...): here
+    # one held-out face, and no other to take hair from
+    assert result["judge_on_hair_transplants"] == grey["judge_on_hair_transplants"] == {}
     # the judge learns from shifted, partly blanked faces by default; each judge is cached under its own name
     assert result["judge_augment"] == "translation,cutout"
     r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--judge-augment", "",
@@ -375,6 +408,14 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     assert r.exit_code == 0, r.output
     result = json.loads((run / "eval.json").read_text())
     assert result["judge_sees"] == "greyscale (structure only)" and "greyscale_judge" not in result
+    # a judge that hides the inner face is trained anew, cached under a name of its own, and says so
+    before = set((run / "cache").glob("judge-*"))
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--no-greyscale-judge",
+                                  "--judge-hides-face"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "eval.json").read_text())["judge_hides_inner_face"] is True
+    (hiding,) = set((run / "cache").glob("judge-*")) - before
+    assert "-hides" in hiding.name
 
 
 def test_models_of_other_attribute_sets_sharing_a_crop_cache_get_judges_of_their_own(tmp_path):
@@ -469,6 +510,23 @@ def test_structure_only_judge_cannot_see_colour():
     assert torch.allclose(judge(x), judge(gray), atol=1e-5)
     colour = DomainClassifier(2).eval()
     assert not torch.allclose(colour(x), colour(gray), atol=1e-3)
+
+
+def test_a_judge_that_hides_the_inner_face_reads_the_same_whatever_the_face_and_sees_the_hair():
+    from stylize.models.alignment import Alignment
+    from stylize.pipeline.regions import inner_face
+    from stylize.train.evaluate import DomainClassifier
+
+    hide = inner_face(Alignment(), 64)  # the CelebA template
+    judge = DomainClassifier(2, hide=hide).eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    other_face = x + torch.from_numpy(hide > 0.999) * (torch.rand(2, 3, 64, 64) * 2 - 1 - x)
+    assert not torch.equal(other_face, x)
+    assert torch.allclose(judge(x), judge(other_face), atol=1e-5)
+    other_hair = x + torch.from_numpy(hide < 0.001) * (torch.rand(2, 3, 64, 64) * 2 - 1 - x)
+    assert not torch.allclose(judge(x), judge(other_hair), atol=1e-3)
+    # the hidden region is not part of what a judge keeps in the cache
+    assert "hide" not in judge.state_dict()
 
 
 def test_the_moving_average_warms_up_so_short_runs_do_not_export_their_random_start():

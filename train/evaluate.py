@@ -46,7 +46,7 @@ from stylize.models.schema import DomainSchema
 from stylize.pipeline.align import face_transform, warp_to_crop, whole_image_transform
 from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
-from stylize.pipeline.regions import edit_region, inner_face
+from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, edit_region, inner_face
 from stylize.pipeline.translate import model_change
 
 from .augment import POLICIES, augment
@@ -66,12 +66,16 @@ class DomainClassifier(nn.Module):
     """A small CNN judge at 64 px, independent of the GAN's discriminator. ``gray``: it sees luminance only, so
     domains that differ in colour (anime vs pencil sketch) must be told apart by their structure. ``dims``: the
     channels of its four stages; ``sees``: the side, in pixels, the image is first brought down to (smaller: it reads
-    only coarse colour and shape; `train/guide.py` trains one of other widths, seeing 16 px, as G's guide)."""
+    only coarse colour and shape; `train/guide.py` trains one of other widths, seeing 16 px, as G's guide).
+    ``hide``: 64×64 weights, 1 where the judge sees mid grey instead of the image, in training and reading alike
+    (`evaluate`'s ``judge_hides_face``)."""
 
     def __init__(self, out_dim: int, gray: bool = False, dims: tuple[int, ...] = JUDGE_DIMS,
-                 sees: int = CLASSIFIER_SIZE) -> None:
+                 sees: int = CLASSIFIER_SIZE, hide: np.ndarray | None = None) -> None:
         super().__init__()
         self.gray, self.sees = gray, sees
+        self.register_buffer("hide", None if hide is None else torch.as_tensor(hide, dtype=torch.float32).view(
+            1, 1, CLASSIFIER_SIZE, CLASSIFIER_SIZE), persistent=False)
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             layers += [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
@@ -84,6 +88,8 @@ class DomainClassifier(nn.Module):
         x = F.interpolate(x, size=CLASSIFIER_SIZE, mode="bilinear", align_corners=False, antialias=True)
         if self.gray:
             x = (x * LUMA.to(x)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
+        if self.hide is not None:
+            x = x * (1 - self.hide)  # 0 is mid grey in [-1, 1]
         return self.head(self.features(x).mean((2, 3)))
 
 
@@ -101,15 +107,15 @@ class JudgeEnsemble(nn.Module):
 
 def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool = True,
                      gray: bool = False, policy: tuple[str, ...] = (), dims: tuple[int, ...] | None = None,
-                     desc: str = "judge classifier", sees: int = CLASSIFIER_SIZE, robust: float = 0.0
-                     ) -> DomainClassifier:
+                     desc: str = "judge classifier", sees: int = CLASSIFIER_SIZE, robust: float = 0.0,
+                     hide: np.ndarray | None = None) -> DomainClassifier:
     """``policy``: augment the training faces as ``--augment`` augments D's inputs (shifted, part blanked), so
     that the judge, like such a D, cannot rest on one small region, and a coloured patch there does not sway it.
     ``robust``: train it on adversarial faces instead, each pixel moved up to that many grey levels (of 255) in
     the direction that most raises its loss (FGSM from a random start: Wong et al. 2020, "Fast is better than
-    free"), at about twice the cost a step."""
+    free"), at about twice the cost a step. ``hide``: as `DomainClassifier`'s."""
     torch.manual_seed(seed)
-    clf = DomainClassifier(schema.cls_dim, gray, dims or JUDGE_DIMS, sees)
+    clf = DomainClassifier(schema.cls_dim, gray, dims or JUDGE_DIMS, sees, hide)
     opt = torch.optim.Adam(clf.parameters(), 1e-3)
     gen = torch.Generator().manual_seed(seed)
     stream = batches(crops, 32, gen)
@@ -131,27 +137,30 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
 
 def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool,
                  gray: bool, policy: tuple[str, ...] = (), dims: tuple[int, ...] = JUDGE_DIMS,
-                 name: str = "judge", sees: int = CLASSIFIER_SIZE, robust: float = 0.0) -> DomainClassifier:
+                 name: str = "judge", sees: int = CLASSIFIER_SIZE, robust: float = 0.0,
+                 hide: np.ndarray | None = None) -> DomainClassifier:
     """The judge for these training crops and settings, trained once and kept in the crop cache, so that models
     compared on one dataset (e.g. two recipes) are judged by the very same classifier. Its name carries a digest
     of the labels and the schema: one cache can serve several attribute sets of the same images (hair only, hair
     + gender + age), and each must get a judge of its own. ``name``, ``dims``, ``sees``, ``robust``: other
-    classifiers kept alike (`train/guide.py`'s)."""
+    classifiers kept alike (`train/guide.py`'s); ``hide``: one that does not see part of the crop (named for it)."""
     digest = hashlib.sha256(np.ascontiguousarray(train.labels).tobytes())
     digest.update(json.dumps(schema.to_json()).encode())
     widths = "" if dims == JUDGE_DIMS else "-w" + "x".join(map(str, dims[1:]))
     widths += "" if sees == CLASSIFIER_SIZE else f"-s{sees}"
     widths += f"-r{robust:g}" if robust > 0 else ""
+    if hide is not None:
+        widths += "-hides" + hashlib.sha256(np.ascontiguousarray(hide, np.float32).tobytes()).hexdigest()[:8]
     key = (f"{name}-{len(train.labels)}x{train.images.shape[1]}-{digest.hexdigest()[:12]}-{steps}-{seed}-"
            f"{'gray' if gray else 'rgb'}{''.join('-' + p for p in policy)}{widths}.pt")
     path = cache_dir / key
     if path.exists():
-        judge = DomainClassifier(schema.cls_dim, gray, dims, sees)
+        judge = DomainClassifier(schema.cls_dim, gray, dims, sees, hide)
         judge.load_state_dict(torch.load(path, weights_only=True))
         return judge.eval()
     with torch.enable_grad():
         judge = train_classifier(train, schema, steps, seed, progress, gray, policy, dims, f"{name} classifier",
-                                 sees, robust)
+                                 sees, robust, hide)
     torch.save(judge.state_dict(), path.with_suffix(".part"))
     path.with_suffix(".part").replace(path)
     return judge
@@ -328,11 +337,38 @@ class Readings:
 
 
 @torch.no_grad()
+def transplant_ceiling(judge: DomainClassifier | JudgeEnsemble, schema: DomainSchema, crops: np.ndarray,
+                       owns: list[dict[str, str]], sets: list[int], inner: np.ndarray, seed: int = 0
+                       ) -> dict[str, list]:
+    """How often ``judge`` reads the asked value of a hair group on a real face whose inner face (``inner``, 1
+    there) is the face's own and everything else, hair and backdrop, another held-out face's that has the value:
+    about what a perfect hair edit kept out of the inner face, as `--region auto` keeps one, would read (the judge
+    also reads the face: blond goes with light eyes and skin in CelebA). Per "group=value": [rate, count].
+    ``crops``: the unedited held-out crops, ``owns`` and ``sets`` their labels."""
+    rng = np.random.default_rng(seed)
+    weight = inner[..., None].astype(np.float32)
+    out: dict[str, list] = {}
+    for g in schema.groups:
+        if g.name not in OUTSIDE_FACE_GROUPS or g.kind != "onehot":
+            continue
+        has = np.array([o.get(g.name) for o in owns], dtype=object)
+        for v in g.values:
+            donors, faces = np.flatnonzero(has == v), np.flatnonzero((has != v) & (has != None))  # noqa: E711
+            if not len(donors) or not len(faces):
+                continue
+            mixed = weight * crops[faces] + (1 - weight) * crops[rng.choice(donors, len(faces))]
+            logits = judge(to_tensor(np.rint(mixed).astype(np.uint8))).numpy()
+            hits = [schema.decode(r, sets[i])[g.name] == v for r, i in zip(logits, faces, strict=True)]
+            out[f"{g.name}={v}"] = [rate(hits), len(hits)]
+    return out
+
+
+@torch.no_grad()
 def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_steps: int = 400,
              limit: int | None = None, seed: int | tuple[int, ...] = 0, progress: bool = True, grid: Path | None = None,
              structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES,
              greyscale_judge: bool = True, strength: float = 1.0, passes: int = 1,
-             colour_blur: float | None = None) -> dict:
+             colour_blur: float | None = None, judge_hides_face: bool = False) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
@@ -342,7 +378,10 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     read as reached changed the face's structure, not only its colours. ``strength``: as `stylize --strength`;
     ``passes``: G applied that many times over (`edit_as_stylize`; benchmarks/repeat_edit.py); ``colour_blur``: as
     `stylize --colour-blur` (None: the model file's own); ``seed``: the judges' training seed (`cached_judge`);
-    several: each judge is the ensemble of those seeds' judges (`JudgeEnsemble`)."""
+    several: each judge is the ensemble of those seeds' judges (`JudgeEnsemble`). ``judge_hides_face``: the judges
+    see the template's inner face as mid grey, in training and reading: how blond the hair is, not how blond the face
+    looks (CelebA's blonds have lighter eyes and skin), for hair edits that `--region auto` keeps off the inner face;
+    their gender and age readings then rest on the hair and outline alone."""
     colour_blur = model.colour_blur if colour_blur is None else colour_blur
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
@@ -350,10 +389,13 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     size = model.image_size
     train = prepare_crops(spec.train, spec.alignment, size, cache_dir, "aligning train")
     seeds = (seed,) if isinstance(seed, int) else tuple(seed)
+    if judge_hides_face and spec.alignment.kind != "face":
+        raise ValueError("a judge that hides the inner face needs crops aligned to a face template")
+    hide = inner_face(spec.alignment, CLASSIFIER_SIZE) if judge_hides_face else None
 
     def judge(gray: bool) -> DomainClassifier | JudgeEnsemble:
-        members = [cached_judge(cache_dir, train, schema, classifier_steps, s, progress, gray, judge_augment)
-                   for s in seeds]
+        members = [cached_judge(cache_dir, train, schema, classifier_steps, s, progress, gray, judge_augment,
+                                hide=hide) for s in seeds]
         return members[0] if len(members) == 1 else JudgeEnsemble(members)
 
     judges = [Readings(judge(gray)) for gray in ([structure_only] if structure_only or not greyscale_judge
@@ -377,6 +419,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     stripes_edited: dict[str, np.ndarray] = {}
     stripes_real: dict[str, np.ndarray] = {}
     same, dist, l1, rows = [], [], [], []
+    faces, owns, sets = [], [], []  # unedited crops and their labels, for the hair transplants (`transplant_ceiling`)
     used = 0
     for i in tqdm(picks, desc="evaluating", unit="img", disable=not progress, leave=False):
         s = spec.test[int(i)]
@@ -393,6 +436,9 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, face_model, strength, passes,
                                        colour_blur)
         crops = np.stack([warp_to_crop(im, sample.transform, size) for im in [sample.image, *edited]])
+        faces.append(crops[0])
+        owns.append(own)
+        sets.append(s.set_index)
         real = [k for k, e in enumerate(edits) if own[e.group] != e.value]
         for readings in judges:
             readings.read(schema, crops, own, edits, real, s.set_index)
@@ -423,6 +469,11 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         width = max(r.shape[2] for r in rows)  # joint sets: rows of different label sets differ in length
         save_image(torch.cat([F.pad(r, (0, width - r.shape[2]), value=1.0) for r in rows], dim=1), grid)
     main, *second = [r.figures() for r in judges]
+    if inner is not None and any(g.name in OUTSIDE_FACE_GROUPS and g.kind == "onehot" for g in schema.groups):
+        held_out = np.stack(faces) if faces else np.zeros((0, size, size, 3), np.uint8)
+        for r, figures in zip(judges, [main, *second], strict=True):  # empty where no face has another value
+            figures["judge_on_hair_transplants"] = transplant_ceiling(r.judge, schema, held_out, owns, sets,
+                                                                      inner_face(spec.alignment, size), seeds[0])
     return {
         "model_steps": model.provenance.get("steps"),
         "test_images": used,
@@ -440,10 +491,13 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "own_value_change": {k: round(float(np.mean(v)), 3) for k, v in sorted(own_change.items())},
         "reconstruction_l1": round(float(np.mean(l1)) if l1 else float("nan"), 4),
         "judge_accuracy_on_real_test": main["judge_accuracy_on_real_test"],
+        **({"judge_on_hair_transplants": main["judge_on_hair_transplants"]} if "judge_on_hair_transplants" in main
+           else {}),
         "judge_steps": classifier_steps,
         "judge_seed": seeds[0] if len(seeds) == 1 else list(seeds),
         "judge_sees": "greyscale (structure only)" if structure_only else "colour",
         "judge_augment": ",".join(judge_augment) or "none",
+        **({"judge_hides_inner_face": True} if judge_hides_face else {}),
         **({"greyscale_judge": second[0]} if second else {}),
         "region": region,
         "strength": strength,
