@@ -386,11 +386,11 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
+    if judge_hides_face and spec.alignment.kind != "face":
+        raise ValueError("a judge that hides the inner face needs crops aligned to a face template")
     size = model.image_size
     train = prepare_crops(spec.train, spec.alignment, size, cache_dir, "aligning train")
     seeds = (seed,) if isinstance(seed, int) else tuple(seed)
-    if judge_hides_face and spec.alignment.kind != "face":
-        raise ValueError("a judge that hides the inner face needs crops aligned to a face template")
     hide = inner_face(spec.alignment, CLASSIFIER_SIZE) if judge_hides_face else None
 
     def judge(gray: bool) -> DomainClassifier | JudgeEnsemble:
