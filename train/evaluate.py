@@ -42,7 +42,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from stylize.models.modelfile import StyleModel
-from stylize.models.schema import DomainSchema
+from stylize.models.schema import DomainSchema, Group
 from stylize.pipeline.align import face_transform, warp_to_crop, whole_image_transform
 from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
@@ -336,6 +336,11 @@ class Readings:
         }
 
 
+def transplanted_groups(schema: DomainSchema) -> list[Group]:
+    """The one-hot groups whose edits stay outside the inner face (hair): the ones `transplant_ceiling` reads."""
+    return [g for g in schema.groups if g.name in OUTSIDE_FACE_GROUPS and g.kind == "onehot"]
+
+
 @torch.no_grad()
 def transplant_ceiling(judge: DomainClassifier | JudgeEnsemble, schema: DomainSchema, crops: np.ndarray,
                        owns: list[dict[str, str]], sets: list[int], inner: np.ndarray, seed: int = 0
@@ -348,9 +353,7 @@ def transplant_ceiling(judge: DomainClassifier | JudgeEnsemble, schema: DomainSc
     rng = np.random.default_rng(seed)
     weight = inner[..., None].astype(np.float32)
     out: dict[str, list] = {}
-    for g in schema.groups:
-        if g.name not in OUTSIDE_FACE_GROUPS or g.kind != "onehot":
-            continue
+    for g in transplanted_groups(schema):
         has = np.array([o.get(g.name) for o in owns], dtype=object)
         for v in g.values:
             donors, faces = np.flatnonzero(has == v), np.flatnonzero((has != v) & (has != None))  # noqa: E711
@@ -414,7 +417,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     grid_at = set(picks[np.linspace(0, len(picks) - 1, min(GRID_ROWS, len(picks))).round().astype(int)].tolist())
     layout: dict[str, list[float]] = {}
     painted: dict[str, list[float]] = {}
-    inner = inner_face(spec.alignment, size) > 0.5 if face_model else None
+    soft_inner = inner_face(spec.alignment, size) if face_model else None
+    inner = soft_inner > 0.5 if soft_inner is not None else None
     own_change: dict[str, list[float]] = {}
     stripes_edited: dict[str, np.ndarray] = {}
     stripes_real: dict[str, np.ndarray] = {}
@@ -469,11 +473,11 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         width = max(r.shape[2] for r in rows)  # joint sets: rows of different label sets differ in length
         save_image(torch.cat([F.pad(r, (0, width - r.shape[2]), value=1.0) for r in rows], dim=1), grid)
     main, *second = [r.figures() for r in judges]
-    if inner is not None and any(g.name in OUTSIDE_FACE_GROUPS and g.kind == "onehot" for g in schema.groups):
+    if soft_inner is not None and transplanted_groups(schema):
         held_out = np.stack(faces) if faces else np.zeros((0, size, size, 3), np.uint8)
         for r, figures in zip(judges, [main, *second], strict=True):  # empty where no face has another value
             figures["judge_on_hair_transplants"] = transplant_ceiling(r.judge, schema, held_out, owns, sets,
-                                                                      inner_face(spec.alignment, size), seeds[0])
+                                                                      soft_inner, seeds[0])
     return {
         "model_steps": model.provenance.get("steps"),
         "test_images": used,
