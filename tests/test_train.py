@@ -1235,6 +1235,43 @@ def test_negatives_paint_saturated_patches_over_part_of_each_real_face_and_d_is_
         assert not (tmp_path / "bad").exists()
 
 
+def test_a_hair_blind_classifier_reads_hair_without_the_inner_face_and_the_other_groups_as_shown(tmp_path):
+    """--hair-cls-hides-face: the hair group's loss comes from a pass of D with the inner face grey, so no gradient
+    of it reaches the inner face's pixels while the hair's do; the other groups' loss comes from D's reading of the
+    image as shown. A run records it; crops not aligned to a face, or labels without hair, are usage errors."""
+    from types import SimpleNamespace
+
+    from stylize.models.alignment import Alignment
+    from stylize.pipeline.regions import inner_face
+    from stylize.train.datasets.celeba import CELEBA_TEMPLATE
+    from stylize.train.trainer import Trainer
+
+    schema = hair_and_gender("black", "blond")
+    face = inner_face(Alignment("face", CELEBA_TEMPLATE), 32)
+    d = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, schema.cls_dim))
+    trainer = SimpleNamespace(spec=SimpleNamespace(schema=schema), faceless=torch.from_numpy(face)[None, None],
+                              d_train=lambda x, src: (None, d(x)), seen=lambda x: x, hidden=lambda x, donor: x,
+                              blind_groups=("hair",), sighted_groups=("gender",))
+    x = torch.rand(4, 3, 32, 32, requires_grad=True)
+    logits = torch.randn(4, schema.cls_dim, requires_grad=True)  # D's reading of x as shown, apart from x here
+    labels = torch.tensor([[1.0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 1]])
+    Trainer.classification(trainer, logits, x, None, None, labels, 0).backward()
+    hair, gender = schema.slice("hair"), schema.slice("gender")
+    inside, outside = torch.from_numpy(face > 0.999), torch.from_numpy(face < 0.001)
+    seen_grad = x.grad[:, :, outside].abs()
+    assert inside.any() and x.grad[:, :, inside].abs().max() < 1e-2 * seen_grad.mean() and seen_grad.min() > 0
+    assert logits.grad[:, hair].abs().max() == 0 and logits.grad[:, gender].abs().min() > 0
+
+    data = standins.make_celeba(tmp_path / "data")
+    train(["celeba", "--data", data, "--hair-cls-hides-face"], tmp_path / "run", 2)
+    assert load_model(tmp_path / "run" / "model.safetensors").provenance["recipe"]["hair_cls_hides_face"] is True
+    for args, reason in ((["anime-sketch", "--data", standins.make_anime(tmp_path / "anime")], "not aligned to a face"),
+                         (["celeba", "--data", data, "--attrs", "Male,Young"], "no hair group")):
+        r = CliRunner().invoke(main, [*map(str, args), "--hair-cls-hides-face", "--run", str(tmp_path / "bad"), *TINY])
+        assert r.exit_code == 2 and reason in r.output and "Traceback" not in r.output, r.output
+        assert not (tmp_path / "bad").exists()
+
+
 def test_negatives_for_the_classifier_show_it_painted_faces_with_their_own_labels_and_not_the_critic(tmp_path,
                                                                                                    monkeypatch):
     """--negatives-for classifier: every critic step D's classifier is charged on the first share of the real faces,

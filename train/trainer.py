@@ -34,7 +34,7 @@ from tqdm import tqdm
 from stylize.models.architectures import build_generator
 from stylize.models.modelfile import StyleModel, load_for_run, save_model
 from stylize.models.stargan import Discriminator
-from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head
+from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head, inner_face
 from stylize.pipeline.translate import CHANGE_FLOOR, blur_colour, cpu_has_fast_bfloat16
 
 from .augment import augment, parse_policy
@@ -113,6 +113,7 @@ class TrainConfig:
     negatives_share: float = 0.25
     negatives_for: str = "critic"
     hide_backdrop: bool = False
+    hair_cls_hides_face: bool = False
     d_projection: bool = False
     targets: str = "shuffle"
     ema: float = 0.999
@@ -241,6 +242,7 @@ class CheckedConfig:
     proto: tuple[str, ...]  # --proto-groups (every group but hair when empty)
     start: StyleModel | None  # --init-from, on the CPU
     negatives_kept: tuple[str, ...] = ()  # groups D's classifier is charged on for the --negatives (all when empty)
+    faceless: np.ndarray | None = None  # --hair-cls-hides-face: 1 where D's hair classifier sees grey
 
 
 def _blaming(option: str, check: Callable[[], T]) -> T:
@@ -291,7 +293,19 @@ def check_config(config: TrainConfig, spec: DatasetSpec, resuming: bool = False)
         if not kept:
             raise ConfigError("--negatives", "g-colour keeps no label of a colour group "
                                              f"({', '.join(sorted(COLOUR_GROUPS))}), and these labels have no other")
-    return CheckedConfig(policy, guided, taught, region, teacher, proto, start, kept)
+    faceless = (_blaming("--hair-cls-hides-face", lambda: hair_blind_mask(spec, config.image_size))
+                if config.hair_cls_hides_face else None)
+    return CheckedConfig(policy, guided, taught, region, teacher, proto, start, kept, faceless)
+
+
+def hair_blind_mask(spec: DatasetSpec, size: int) -> np.ndarray:
+    """S×S weights of the inner face (``regions.inner_face``), for a D whose hair classifier must not see it.
+    ValueError when the crops are not faces or the labels have no group that `--region auto` keeps off the face."""
+    if spec.alignment.kind != "face":
+        raise ValueError("the crops are not aligned to a face template")
+    if not any(g.name in OUTSIDE_FACE_GROUPS for g in spec.schema.groups):
+        raise ValueError(f"the labels have no {' or '.join(sorted(OUTSIDE_FACE_GROUPS))} group")
+    return inner_face(spec.alignment, size)
 
 
 def load_start(config: TrainConfig, spec: DatasetSpec) -> StyleModel:
@@ -368,6 +382,11 @@ class Trainer:
         self.rng = torch.Generator().manual_seed(config.seed * 1000 + self.rank)
         self.policy = checked.policy
         self.head = None if checked.head is None else torch.from_numpy(checked.head).to(self.device)[None, None]
+        self.faceless = (None if checked.faceless is None else
+                         torch.from_numpy(checked.faceless).to(self.device)[None, None])
+        # --hair-cls-hides-face: the groups D classifies on the faceless image, and the rest
+        self.blind_groups = tuple(g.name for g in spec.schema.groups if g.name in OUTSIDE_FACE_GROUPS)
+        self.sighted_groups = tuple(g.name for g in spec.schema.groups if g.name not in OUTSIDE_FACE_GROUPS)
         self.step = 0
         self.elapsed = 0.0
         self.cpu_seconds = 0.0
@@ -522,7 +541,7 @@ class Trainer:
             donor = x_real.roll(1, 0) if self.head is not None else None
             real_seen = self.seen(self.hidden(x_in, donor))
             real_src, out_cls = self.d_train(real_seen, src_org)
-            d_cls = classification_loss(out_cls.float(), cls_org, schema, set_index)
+            d_cls = self.classification(out_cls, x_real, donor, src_org, cls_org, set_index)
             with torch.no_grad():
                 x_fake = self.colour_blurred(x_real, self.g_train(x_real, c_trg))
             src_shown, d_cls_seen = src_trg, d_cls
@@ -567,7 +586,7 @@ class Trainer:
                 x_fake, mask_fake = self.generate(x_real, c_trg)
                 out_src, out_cls = self.d_train(self.seen(self.hidden(x_fake, donor)), src_trg)
                 g_adv = generator_adversarial(out_src.float(), cfg.adv_loss)
-                g_cls = classification_loss(out_cls.float(), cls_trg, schema, set_index)
+                g_cls = self.classification(out_cls, x_fake, donor, src_trg, cls_trg, set_index)
                 x_rec, mask_rec = self.generate(x_fake, c_org)
                 g_rec = (x_real - x_rec).abs().float().mean()
                 g_loss = g_adv + cfg.lambda_rec * g_rec + cfg.lambda_cls * cfg.g_cls_scale * g_cls
@@ -613,6 +632,21 @@ class Trainer:
             self.update_ema()
             log.update(G_adv=g_adv.item(), G_rec=g_rec.item(), G_cls=g_cls.item())
         return log
+
+    def classification(self, logits: torch.Tensor, x: torch.Tensor, donor: torch.Tensor | None,
+                       src: torch.Tensor | None, labels: torch.Tensor, set_index: int) -> torch.Tensor:
+        """D's classification loss of ``x`` against ``labels``, from ``logits`` (D's reading of ``x`` as shown).
+        With ``--hair-cls-hides-face`` the hair group is read instead from a pass of its own with the inner face grey:
+        `stylize --region auto` pastes a hair edit outside the inner face only, so G must not earn a hair colour by
+        tinting the eyes or skin (blond goes with lighter ones in CelebA), and every bit of it must be in the hair."""
+        schema = self.spec.schema
+        if self.faceless is None:
+            return classification_loss(logits.float(), labels, schema, set_index)
+        blind = self.d_train(self.seen(self.hidden(x, donor) * (1 - self.faceless)), src)[1]  # 0 is mid grey
+        loss = classification_loss(blind.float(), labels, schema, set_index, self.blind_groups)
+        if self.sighted_groups:
+            loss = loss + classification_loss(logits.float(), labels, schema, set_index, self.sighted_groups)
+        return loss
 
     def hidden(self, x: torch.Tensor, donor: torch.Tensor | None) -> torch.Tensor:
         """``x`` with its backdrop (outside ``regions.head``) taken from ``donor``, a real batch (``--hide-backdrop``),
