@@ -7,8 +7,10 @@ real face's luminance (`train/negatives.g_colour`).
 
 Per model, the critic's mean output on each (higher: more real), then its classifier on gender: accuracy on the real
 faces, the share of painted faces whose gender reading flips, the share of G's gender edits read as the asked gender,
-and the share of those edits' colour alone (on the real face's light) read as the asked gender. The model files must
-hold D (`stylize-train` writes it beside G).
+and the share of those edits' colour alone (on the real face's light) read as the asked gender; then on hair: its
+accuracy on the real faces and the share of G's blond edits (of faces not blond already) it reads blond, with the
+inner face grey for a D trained so (`--hair-cls-hides-face`, *A hair classifier that cannot see the face*). The
+model files must hold D (`stylize-train` writes it beside G).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from stylize.models import load_model
 from stylize.models.errors import ModelFileError
 from stylize.models.schema import SchemaError
+from stylize.pipeline.regions import inner_face
 from stylize.train.datasets import rebuild_dataset
 from stylize.train.datasets.base import DatasetError, prepare_crops, to_tensor
 from stylize.train.negatives import g_colour, paint_patches
@@ -54,6 +57,9 @@ def main() -> None:
     blond[:, blond_at] = 1
     painted = paint_patches(x, torch.Generator().manual_seed(0))
     male = labels[:, gender].squeeze(1) > 0.5
+    own_hair = labels[:, hair].argmax(1)
+    not_blond = own_hair != blond_at - hair.start
+    faceless = 1 - torch.from_numpy(inner_face(spec.alignment, first.image_size))  # 0 is mid grey
     for path in args.models:
         model = load_model(path)
         if model.discriminator is None:
@@ -71,6 +77,12 @@ def main() -> None:
               f"{share(reads_male['painted'] != reads_male['real']):.3f}, G's edits read as asked "
               f"{share(reads_male['gender edit'] != male):.3f}, their colour alone "
               f"{share(reads_male['colour'] != male):.3f}")
+        hides = bool(model.provenance.get("recipe", {}).get("hair_cls_hides_face"))
+        with torch.no_grad():  # the hair group read as this D was trained to read it
+            hair_real, hair_blond = (D(t * faceless if hides else t)[1][:, hair].argmax(1) for t in (x, to_blond))
+        print(f"  classifier on hair{' (inner face grey)' if hides else ''}: real read right "
+              f"{share(hair_real == own_hair):.3f}, G's blond edits of faces not blond read blond "
+              f"{share(hair_blond[not_blond] == blond_at - hair.start):.3f}")
 
 
 if __name__ == "__main__":
