@@ -5,7 +5,7 @@ stylize/pipeline/flicker.py), the edit's strength (mean |output − source| in t
 "no flicker" figure cannot come from an edit that did nothing, and the rate.
 
     python benchmarks/flicker.py [--model anime] [--domain anime | --target GROUP=VALUE] [--colour-blur PERCENT]
-        [--setting NAME ...]
+        [--feather SHARE] [--setting NAME ...]
 
 Clips: samples/astronaut.mp4 (one face, camera motion) and, when ../shared is present, a two-person clip with two
 scene cuts made from real selfies (benchmarks/clips.py).
@@ -40,12 +40,14 @@ def main() -> None:
     ap.add_argument("--target", metavar="GROUP=VALUE", help="what to ask instead of --domain, e.g. hair=blond")
     ap.add_argument("--colour-blur", type=float, default=None,
                     help="as `stylize --colour-blur`, in every setting (default: the model file's)")
+    ap.add_argument("--feather", type=float, default=None,
+                    help="as `stylize --feather`, in every setting (default: the model file's)")
     ap.add_argument("--setting", action="append", choices=list(SETTINGS), help="only these settings (default: all)")
     args = ap.parse_args()
     model = load_model(args.model)
     request = dict([args.target.split("=", 1)]) if args.target else {"domain": args.domain}
-    settings = {k: dataclasses.replace(v, colour_blur=args.colour_blur) for k, v in SETTINGS.items()
-                if not args.setting or k in args.setting}
+    settings = {k: dataclasses.replace(v, colour_blur=args.colour_blur, feather=args.feather)
+                for k, v in SETTINGS.items() if not args.setting or k in args.setting}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sources = {"astronaut (1 face)": clips.DEMO}
@@ -53,7 +55,8 @@ def main() -> None:
             sources["selfies (2 faces, 2 cuts)"] = clips.collage(tmp / "collage.mp4")
         asked = " ".join(f"--{k} {v}" for k, v in request.items())
         blur = model.colour_blur if args.colour_blur is None else args.colour_blur
-        print(f"model {args.model} ({asked}, --colour-blur {blur:g})")
+        feather = model.feather if args.feather is None else args.feather
+        print(f"model {args.model} ({asked}, --colour-blur {blur:g}, --feather {feather:g})")
         print(f"{'clip':28} {'setting':22} {'flicker ratio':>13} {'edit strength':>13} {'fps':>6}")
         for name, src in sources.items():
             for setting, options in settings.items():

@@ -55,7 +55,8 @@ def models_cmd(files: tuple[Path, ...]) -> None:
         schema = DomainSchema.from_json(meta["schema"])
         click.echo(f"{name}: {meta['image_size']} px, "
                    f"{'face-aligned' if meta['alignment']['kind'] == 'face' else 'whole image'}"
-                   + (f", colour blur {meta['colour_blur']:g}%" if meta.get("colour_blur") else ""))
+                   + (f", colour blur {meta['colour_blur']:g}%" if meta.get("colour_blur") else "")
+                   + (f", feather {meta['feather']:g}" if "feather" in meta else ""))
         for g in schema.groups:
             click.echo(f"    --{g.name} {'|'.join(g.values)}")
 
@@ -83,7 +84,8 @@ def info_cmd(model: str, as_json: bool) -> None:
     arch += ", bilinear up-sampling" if g.get("upsample") == "bilinear" else ""
     click.echo(f"generator:  {arch}, conv_dim {g['conv_dim']}, repeat_num {g['repeat_num']}, c_dim {g['c_dim']}; "
                f"applied as its {meta.get('apply', 'change')}"
-               + (f", its colour blurred over {meta['colour_blur']:g}% of the crop" if meta.get("colour_blur") else ""))
+               + (f", its colour blurred over {meta['colour_blur']:g}% of the crop" if meta.get("colour_blur") else "")
+               + (f", its paste faded over {meta['feather']:g} of the crop at the edge" if "feather" in meta else ""))
     click.echo("discriminator: " + ("none" if not d else
                                     f"conv_dim {d['conv_dim']}, repeat_num {d['repeat_num']}, c_dim {d['c_dim']}"
                                     + ("; real/fake conditioned on the labels (projection)"

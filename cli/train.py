@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from stylize.models.catalogue import APPLY_MODES, MAX_COLOUR_BLUR
+from stylize.models.catalogue import APPLY_MODES, FEATHER, MAX_COLOUR_BLUR, MAX_FEATHER
 from stylize.models.masked import COLOURS, UPSAMPLES
 from stylize.train.augment import POLICIES, parse_policy
 from stylize.train.datasets.base import DatasetError
@@ -410,10 +410,13 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
               help="The judges see the inner face (eyes, nose, mouth) as grey, in training and reading: whether the "
                    "hair is blond, not whether the face looks it (CelebA's blonds have lighter eyes and skin). For "
                    "hair edits, which stay off the inner face; the gender and age figures then mean little.")
+@click.option("--feather", type=click.FloatRange(0, MAX_FEATHER), default=None, metavar="SHARE",
+              help="The share of the crop over which each face's paste fades out toward the crop's edge, as "
+                   "`stylize --feather`  [default: the model file's own, as `stylize` applies it]")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
              grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str, strength: float,
              colour_blur: float | None, judge_augment: str, judge_seed: tuple[int, ...],
-             judge_hides_face: bool) -> None:
+             judge_hides_face: bool, feather: float | None) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
     the target value (and how often a second judge that sees greyscale only does), how often it still sees the
@@ -440,7 +443,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=seed, grid=grid,
                           structure_only=structure_only, region=region, judge_augment=policy,
                           greyscale_judge=greyscale_judge, strength=strength, colour_blur=colour_blur,
-                          judge_hides_face=judge_hides_face)
+                          judge_hides_face=judge_hides_face, feather=feather)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))
@@ -456,21 +459,25 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
               help="The `stylize --colour-blur` this model gets when none is given (0: off).")
 @click.option("--apply", type=click.Choice(APPLY_MODES), default=None,
               help="The `stylize --apply` this model gets when none is given.")
-def defaults_cmd(model_file: Path, colour_blur: float | None, apply: str | None) -> None:
+@click.option("--feather", type=click.FloatRange(0, MAX_FEATHER), default=None, metavar="SHARE",
+              help="The `stylize --feather` this model gets when none is given.")
+def defaults_cmd(model_file: Path, colour_blur: float | None, apply: str | None, feather: float | None) -> None:
     """Set how `stylize` applies MODEL_FILE when the command line does not say (the file is rewritten atomically;
     its weights and figures stay); with no option, print what it is now. Measure a setting first with
-    `stylize-train eval --colour-blur` / `--apply`: the figures a file carries are read against these defaults."""
+    `stylize-train eval --colour-blur` / `--apply` / `--feather`: the figures a file carries are read against these
+    defaults."""
     from stylize.models.catalogue import read_metadata
     from stylize.models.errors import ModelFileError
     from stylize.models.modelfile import update_provenance
 
     try:
-        if colour_blur is not None or apply is not None:
-            update_provenance(model_file, apply=apply, colour_blur=colour_blur)
+        if colour_blur is not None or apply is not None or feather is not None:
+            update_provenance(model_file, apply=apply, colour_blur=colour_blur, feather=feather)
         meta = read_metadata(model_file)
     except ModelFileError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"{model_file}: --apply {meta.get('apply', 'change')} --colour-blur {meta.get('colour_blur', 0):g}")
+    click.echo(f"{model_file}: --apply {meta.get('apply', 'change')} --colour-blur {meta.get('colour_blur', 0):g} "
+               f"--feather {meta.get('feather', FEATHER):g}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ METADATA_KEY = "stylize"
 APPLY_MODES = ("change", "output")  # paste the model's change onto the full-resolution face, or its output
 # --colour-blur's ceiling, in percent of the crop's side: past a quarter the blur is one colour for the whole edit
 MAX_COLOUR_BLUR = 25.0
+# The share of an aligned crop over which a face's paste fades out toward the crop's edge (pipeline/composite.py),
+# for files that do not set their own: it hides the crop's border, and it also takes part of a hair edit off the hair
+# that reaches that edge (docs/celeba-experiments.md, *The paste's edge*; `stylize --feather`). Up to half the crop.
+FEATHER, MAX_FEATHER = 0.12, 0.5
 
 
 def bundled_dir() -> Path:
@@ -101,6 +105,8 @@ def read_metadata(path: str | Path) -> dict:
             raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}")
         if not 0 <= float(meta.get("colour_blur", 0.0)) <= MAX_COLOUR_BLUR:
             raise ValueError(f"colour_blur must be 0 to {MAX_COLOUR_BLUR:g}")
+        if not 0 <= float(meta.get("feather", FEATHER)) <= MAX_FEATHER:
+            raise ValueError(f"feather must be 0 to {MAX_FEATHER:g}")
     except (KeyError, TypeError, ValueError, SchemaError) as e:
         raise ModelFileError(f"{path}: metadata does not describe a usable model ({e})") from None
     if c_dim != schema.c_dim:

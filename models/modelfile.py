@@ -22,9 +22,11 @@ from .alignment import Alignment
 from .architectures import build_generator
 from .catalogue import (
     APPLY_MODES,
+    FEATHER,
     FORMAT,
     FORMAT_VERSION,
     MAX_COLOUR_BLUR,
+    MAX_FEATHER,
     METADATA_KEY,
     read_metadata,
     resolve_model_path,
@@ -50,6 +52,7 @@ class StyleModel:
     apply: str = "change"
     path: str = ""  # the file it was loaded from
     colour_blur: float = 0.0  # what `stylize` blurs the change's colour over unless asked otherwise (translate.py)
+    feather: float = FEATHER  # how far `stylize` fades each face's paste toward its crop's edge unless asked otherwise
 
     def target_vector(self, request: dict[str, str], source: np.ndarray | None = None) -> np.ndarray:
         """Label vector for ``request`` (e.g. ``{"hair": "blond"}``), other groups kept from ``source``
@@ -77,12 +80,14 @@ class StyleModel:
     @property
     def measured_with(self) -> dict[str, float]:
         """The `stylize` options the recorded eval edited with where they were not what `stylize` uses by default
-        (`--strength` other than 1, `--colour-blur` other than this file's; an eval that does not say used 1 and 0),
-        so its figures are read right."""
+        (`--strength` other than 1, `--colour-blur` or `--feather` other than this file's; an eval that does not say
+        used 1, 0 and FEATHER), so its figures are read right."""
         ev = self.provenance.get("eval") or {}
         strength, blur = float(ev.get("strength", 1.0)), float(ev.get("colour_blur", 0.0))
+        feather = float(ev.get("feather", FEATHER))
         return {**({"--strength": strength} if strength != 1.0 else {}),
-                **({"--colour-blur": blur} if blur != self.colour_blur else {})}
+                **({"--colour-blur": blur} if blur != self.colour_blur else {}),
+                **({"--feather": feather} if feather != self.feather else {})}
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> StyleModel:
         self.generator.to(device=device, dtype=dtype).eval()
@@ -92,15 +97,15 @@ class StyleModel:
 
     def metadata(self) -> dict:
         return build_metadata(self.generator, self.discriminator, self.schema, self.image_size, self.alignment,
-                              self.provenance, self.mean, self.std, self.apply, self.colour_blur)
+                              self.provenance, self.mean, self.std, self.apply, self.colour_blur, self.feather)
 
 
 def build_metadata(generator: nn.Module, discriminator: Discriminator | None, schema: DomainSchema,
                    image_size: int, alignment: Alignment, provenance: dict,
                    mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.5, 0.5, 0.5),
-                   apply: str = "change", colour_blur: float = 0.0) -> dict:
-    """The file's metadata. ``colour_blur`` is written only when set, so a file without one reads (and digests, for
-    the resumable folders' settings key) as it did before the field existed."""
+                   apply: str = "change", colour_blur: float = 0.0, feather: float = FEATHER) -> dict:
+    """The file's metadata. ``colour_blur`` and ``feather`` are written only when not the default, so a file without
+    them reads (and digests, for the resumable folders' settings key) as it did before the fields existed."""
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -112,6 +117,7 @@ def build_metadata(generator: nn.Module, discriminator: Discriminator | None, sc
         "normalization": {"mean": list(mean), "std": list(std), "range": [-1, 1]},
         "apply": apply,
         **({"colour_blur": colour_blur} if colour_blur > 0 else {}),
+        **({"feather": feather} if feather != FEATHER else {}),
         "provenance": provenance,
     }
 
@@ -150,13 +156,16 @@ def _write_file(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> Pat
 
 
 def update_provenance(path: str | Path, apply: str | None = None, colour_blur: float | None = None,
-                      **items) -> None:
+                      feather: float | None = None, **items) -> None:
     """Adds entries (e.g. eval figures) to a model file's provenance, and optionally sets how `stylize` applies it
-    by default (``apply``, ``colour_blur``: 0 removes the field), rewriting the file atomically."""
+    by default (``apply``, ``colour_blur``: 0 removes the field, ``feather``: FEATHER removes it), rewriting the file
+    atomically."""
     if apply is not None and apply not in APPLY_MODES:
         raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}, not {apply!r}")
     if colour_blur is not None and not 0 <= colour_blur <= MAX_COLOUR_BLUR:
         raise ValueError(f"colour blur must be 0 to {MAX_COLOUR_BLUR:g}% of the crop, not {colour_blur:g}")
+    if feather is not None and not 0 <= feather <= MAX_FEATHER:
+        raise ValueError(f"feather must be 0 to {MAX_FEATHER:g} of the crop, not {feather:g}")
     path = Path(path)
     meta = read_metadata(path)
     meta["provenance"] = {**meta.get("provenance", {}), **items}
@@ -166,6 +175,10 @@ def update_provenance(path: str | Path, apply: str | None = None, colour_blur: f
         meta.pop("colour_blur", None)
         if colour_blur > 0:
             meta["colour_blur"] = colour_blur
+    if feather is not None:
+        meta.pop("feather", None)
+        if feather != FEATHER:
+            meta["feather"] = feather
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     _write_file(tensors, meta, path)
@@ -225,5 +238,5 @@ def load_model(path_or_name: str | Path, device: str | torch.device = "cpu",
     model = StyleModel(generator, discriminator, schema, image_size, alignment,
                        tuple(norm.get("mean", (0.5,) * 3)), tuple(norm.get("std", (0.5,) * 3)),
                        dict(meta.get("provenance", {})), path.stem, str(meta.get("apply", "change")), str(path),
-                       float(meta.get("colour_blur", 0.0)))
+                       float(meta.get("colour_blur", 0.0)), float(meta.get("feather", FEATHER)))
     return model.to(device)

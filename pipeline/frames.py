@@ -8,6 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from stylize.models.catalogue import FEATHER
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -35,6 +37,8 @@ class VideoInfo:
         return self.frames or max(1, round(self.duration * float(self.fps)))
 
 
+
+
 @dataclass
 class Face:
     """One face in one frame. ``points5`` are the five alignment points in frame pixels (smoothed when the face
@@ -46,7 +50,7 @@ class Face:
     track_id: int = -1
     weight: float = 1.0
     detected: bool = True
-    feather: float = 0.12  # share of the crop over which the paste-back mask ramps up; 0 for whole-image models
+    feather: float = FEATHER  # share of the crop over which the paste-back mask ramps up; 0 for whole-image models
     transform: np.ndarray | None = None  # frame → crop, 2×3
     crop: np.ndarray | None = None  # aligned S×S×3 uint8 RGB
     change: np.ndarray | None = None  # the model's output minus ``crop``, S×S×3 float32 (what the edit adds)

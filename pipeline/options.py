@@ -56,6 +56,8 @@ class EditOptions:
     strength: float = 1.0  # the model's change scaled (translate.model_change); 1 is as trained
     # the change's colour blurred over this % of the crop (translate.blur_colour); 0 is off; None: the model file's
     colour_blur: float | None = None
+    # share of the crop over which each face's paste fades toward its edge (composite.py); None: the model file's
+    feather: float | None = None
     crf: int = 18
     preset: str = "veryfast"
     x264_params: str = X264_PARAMS  # over the preset; "" for the preset's own settings
@@ -75,6 +77,7 @@ class EditOptions:
         item instead of mixing old and new edits in one folder."""
         settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_IN_RESULT}
         settings["colour_blur"] = float(model.colour_blur if self.colour_blur is None else self.colour_blur)
+        settings["feather"] = float(model.feather if self.feather is None else self.feather)
         if settings["smoothing"] is not None:
             settings["smoothing"] = asdict(settings["smoothing"])
         described = {k: v for k, v in model.metadata().items() if k != "provenance"}  # an eval added: same model
@@ -94,7 +97,7 @@ class EditOptions:
         from .translate import Translator
 
         return Translator(model, request, self.device, self.apply, self.region, self.strength, self.colour_blur,
-                          self.precision)
+                          self.precision, self.feather)
 
     def make_detector(self) -> FaceDetector:
         from .detect import FaceDetector

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylize.models.catalogue import APPLY_MODES, MAX_COLOUR_BLUR
+from stylize.models.catalogue import APPLY_MODES, MAX_COLOUR_BLUR, MAX_FEATHER
 from stylize.models.modelfile import StyleModel
 
 from .frames import Frame
@@ -121,7 +121,7 @@ class Translator:
 
     def __init__(self, model: StyleModel, request: dict[str, str], device: str = "auto",
                  apply: str | None = None, region: str = "auto", strength: float = 1.0,
-                 colour_blur: float | None = None, precision: str = "auto") -> None:
+                 colour_blur: float | None = None, precision: str = "auto", feather: float | None = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if not strength > 0:
@@ -129,6 +129,11 @@ class Translator:
         colour_blur = model.colour_blur if colour_blur is None else colour_blur  # None: the model file's own
         if not 0 <= colour_blur <= MAX_COLOUR_BLUR:
             raise ValueError(f"colour blur must be 0 to {MAX_COLOUR_BLUR:g}% of the crop, not {colour_blur:g}")
+        feather = model.feather if feather is None else feather  # None: the model file's own
+        if not 0 <= feather <= MAX_FEATHER:
+            raise ValueError(f"feather must be 0 to {MAX_FEATHER:g} of the crop, not {feather:g}")
+        # how far each face's paste fades toward its crop's edge (composite.py); whole-image models are not faded
+        self.feather = 0.0 if model.alignment.kind == "none" else feather
         self.device = pick_device(device)
         self.strength = strength  # the change scaled: above 1 a faint edit shows more, and so do its flaws
         self.colour_blur = colour_blur  # the change's colour blurred (model_change): speckle and painted patches out
@@ -202,6 +207,7 @@ def translate_frames(frames: Iterable[Frame], translator: Translator, batch_size
             for face, change in zip(faces, changes, strict=True):
                 face.change = change
                 face.keep_detail = translator.keep_detail
+                face.feather = translator.feather
         yield from pending
         pending.clear()
 

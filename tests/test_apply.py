@@ -310,6 +310,38 @@ def test_colour_blur_smooths_the_colour_of_a_change_and_keeps_its_light_and_shad
     assert r.exit_code == 2 and "--colour-blur" in r.output and "Traceback" not in r.output, r.output
 
 
+def test_feather_sets_how_far_each_face_paste_fades_and_is_refused_out_of_range(model_file, tmp_path):
+    """--feather: the translate stage gives each face the paste's fade it was asked for (stylize's own by default);
+    at 0 the change reaches the crop's edge, which the default fades out; whole-image models are never faded."""
+    from stylize.pipeline.frames import FEATHER, Frame
+    from stylize.pipeline.translate import Translator, translate_frames
+
+    model = load_model(model_file)
+    size = model.image_size
+    crop = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    for asked, expected in (({}, FEATHER), ({"feather": 0.0}, 0.0), ({"feather": 0.05}, 0.05)):
+        face = Face(np.zeros((5, 2), np.float32), (0, 0, size, size), transform=np.eye(2, 3), crop=crop)
+        (out,) = translate_frames([Frame(0, crop.copy(), [face])], Translator(model, {"hair": "blond"}, **asked))
+        assert out.faces[0].feather == expected
+    whole = tmp_path / "whole.safetensors"
+    save_model(whole, model.generator, model.discriminator, model.schema, size, Alignment("none"), {})
+    assert Translator(load_model(whole), {"hair": "blond"}, feather=0.2).feather == 0.0
+    with pytest.raises(ValueError, match="feather must be 0 to 0.5"):
+        Translator(model, {"hair": "blond"}, feather=0.6)
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR))
+    outs = {}
+    for name, args in (("default", []), ("none", ["--feather", "0"])):
+        r = CliRunner().invoke(stylize_main, ["image", str(photo), "-m", str(model_file), "--hair", "blond",
+                                              "--region", "everywhere", *args, "-o", str(tmp_path / f"{name}.png")])
+        assert r.exit_code == 0 and "face(s)" in r.output, r.output
+        outs[name] = cv2.imread(str(tmp_path / f"{name}.png")).astype(int) - cv2.imread(str(photo)).astype(int)
+    assert np.abs(outs["none"]).sum() > 1.2 * np.abs(outs["default"]).sum()  # the crop's edges: faded by default
+    r = CliRunner().invoke(stylize_main, ["image", str(photo), "-m", str(model_file), "--hair", "blond",
+                                          "--feather", "0.6", "-o", str(tmp_path / "o.png")])
+    assert r.exit_code == 2 and "--feather" in r.output and "Traceback" not in r.output, r.output
+
+
 def test_precision_auto_runs_the_generator_in_bfloat16_where_the_cpu_has_it(model_file, tmp_path, monkeypatch):
     import torch
 
@@ -338,18 +370,19 @@ def test_precision_auto_runs_the_generator_in_bfloat16_where_the_cpu_has_it(mode
     assert r.exit_code == 2 and "--precision" in r.output and "Traceback" not in r.output, r.output
 
 
-def test_a_model_file_carries_the_colour_blur_stylize_applies_unless_told(model_file, tmp_path):
+def test_a_model_file_carries_the_colour_blur_and_feather_stylize_applies_unless_told(model_file, tmp_path):
     import shutil
+    from dataclasses import replace
 
     from stylize.cli.train import main as train_main
-    from stylize.models.catalogue import read_metadata
+    from stylize.models.catalogue import FEATHER, read_metadata
     from stylize.pipeline.translate import Translator, model_change
 
     assert "colour_blur" not in read_metadata(model_file) and load_model(model_file).colour_blur == 0
     assert Translator(load_model(model_file), {"hair": "blond"}).colour_blur == 0
     blurred = shutil.copy(model_file, tmp_path / "blurred.safetensors")
     r = CliRunner().invoke(train_main, ["defaults", str(blurred), "--colour-blur", "5"])
-    assert r.exit_code == 0 and r.output.strip().endswith("--apply change --colour-blur 5"), r.output
+    assert r.exit_code == 0 and r.output.strip().endswith("--apply change --colour-blur 5 --feather 0.12"), r.output
     model = load_model(blurred)
     assert model.colour_blur == 5 and model.metadata()["colour_blur"] == 5
     assert Translator(model, {"hair": "blond"}).colour_blur == 5  # the file's, when none is asked
@@ -360,6 +393,22 @@ def test_a_model_file_carries_the_colour_blur_stylize_applies_unless_told(model_
     assert r.exit_code == 2 and "--colour-blur" in r.output and "Traceback" not in r.output, r.output
     r = CliRunner().invoke(train_main, ["defaults", str(blurred), "--colour-blur", "0"])
     assert r.exit_code == 0 and "colour_blur" not in read_metadata(blurred)  # 0 removes the field: as it was
+    # the paste's fade the same way: the file's unless asked, and its default leaves the file as it was
+    assert "feather" not in read_metadata(model_file)
+    assert Translator(load_model(model_file), {"hair": "blond"}).feather == FEATHER
+    r = CliRunner().invoke(train_main, ["defaults", str(blurred), "--feather", "0.06"])
+    assert r.exit_code == 0 and r.output.strip().endswith("--feather 0.06"), r.output
+    model = load_model(blurred)
+    assert model.feather == 0.06 and Translator(model, {"hair": "blond"}).feather == 0.06
+    assert Translator(model, {"hair": "blond"}, feather=0.12).feather == 0.12
+    assert "its paste faded over 0.06 of the crop" in CliRunner().invoke(stylize_main, ["info", str(blurred)]).output
+    assert replace(model, provenance={"eval": {"colour_blur": 5, "feather": 0.06}}).measured_with == {
+        "--colour-blur": 5}  # read against the file's own (its blur is back to 0 here)
+    assert replace(model, provenance={"eval": {"strength": 1}}).measured_with == {"--feather": FEATHER}  # not said
+    r = CliRunner().invoke(train_main, ["defaults", str(blurred), "--feather", "0.6"])
+    assert r.exit_code == 2 and "--feather" in r.output and "Traceback" not in r.output, r.output
+    r = CliRunner().invoke(train_main, ["defaults", str(blurred), "--feather", str(FEATHER)])
+    assert r.exit_code == 0 and "feather" not in read_metadata(blurred)  # the default removes the field
     (tmp_path / "junk.safetensors").write_bytes(b"not a model")
     r = CliRunner().invoke(train_main, ["defaults", str(tmp_path / "junk.safetensors"), "--colour-blur", "5"])
     assert r.exit_code == 1 and r.output.startswith("Error: ") and len(r.output.strip().splitlines()) == 1, r.output

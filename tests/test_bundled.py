@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from stylize.cli.main import main
 from stylize.models import load_model
-from stylize.models.catalogue import bundled_models
+from stylize.models.catalogue import FEATHER, bundled_models
 from stylize.models.masked import MaskedGenerator
 from stylize.pipeline.detect import FaceDetector
 from stylize.pipeline.flicker import face_region
@@ -40,7 +40,9 @@ def test_bundled_models_are_installed_and_carry_their_provenance():
     assert 0 <= celeba.provenance["eval"]["same_person"] <= 1
     # pasted with its colour blurred (README, Colour blur), and its eval made that way: no warning names the blur
     assert celeba.colour_blur == 5 and celeba.provenance["eval"]["colour_blur"] == 5 and not celeba.measured_with
-    assert load_model("anime").colour_blur == 0
+    # pasted with a narrower fade at the crop's edge (docs/celeba-experiments.md, The paste's edge), measured so too
+    assert celeba.feather == celeba.provenance["eval"]["feather"] == 0.06
+    assert load_model("anime").colour_blur == 0 and load_model("anime").feather == FEATHER
 
 
 def test_readme_demo_command_edits_the_hair_and_keeps_the_rest(tmp_path):

@@ -243,6 +243,27 @@ def test_an_edit_made_again_on_its_own_result_adds_its_second_change():
     assert np.array_equal(edited, image)
 
 
+def test_the_eval_pastes_a_face_edit_with_the_feather_it_is_given():
+    """A face's change fades toward the crop's edge over the share ``feather`` says (stylize's own by default), so
+    the eval can measure what that fade takes off hair at the crop's edge; 0 pastes it whole to the edge."""
+    from stylize.pipeline.align import whole_image_transform
+    from stylize.pipeline.frames import Face
+    from stylize.train.datasets.base import LoadedSample
+    from stylize.train.evaluate import apply_edit
+
+    image = np.full((64, 64, 3), 100, np.uint8)
+    sample = LoadedSample(image, image.copy(), whole_image_transform(64, 64, 64))
+    change = np.full((64, 64, 3), 50, np.float32)
+    default, none, narrow = (apply_edit(sample, change, True, True, *f).astype(float) - 100
+                             for f in ((), (0.0,), (0.03,)))
+    assert np.array_equal(default, apply_edit(sample, change, True, True, Face.feather).astype(float) - 100)
+    assert (none == 50).all()  # whole, to the crop's edge
+    assert default[32, 32, 0] == 50 and narrow[32, 32, 0] == 50  # the middle is the change's own
+    edge = (slice(16, 48), slice(2, 6))  # deep in stylize's fade, past a narrow one's
+    assert default[edge].max() < 15 and narrow[edge].min() > 30
+    assert (apply_edit(sample, change, True, False, 0.12) == 150).all()  # whole-image models are never feathered
+
+
 def test_eval_reports_accuracy_and_reconstruction(tmp_path):
     data = standins.make_folder(tmp_path / "data")
     run = tmp_path / "run"

@@ -41,6 +41,7 @@ from torch import nn
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from stylize.models.catalogue import FEATHER
 from stylize.models.modelfile import StyleModel
 from stylize.models.schema import DomainSchema, Group
 from stylize.pipeline.align import face_transform, warp_to_crop, whole_image_transform
@@ -208,13 +209,13 @@ def edits_of(schema: DomainSchema, label: np.ndarray, set_index: int, keep_own: 
 
 def edit_as_stylize(G: nn.Module, sample: LoadedSample, edits: list[Edit], weights: dict[str, np.ndarray | None],
                     keep_detail: bool, face_model: bool, strength: float = 1.0, passes: int = 1,
-                    colour_blur: float = 0.0) -> tuple[torch.Tensor, list[np.ndarray]]:
+                    colour_blur: float = 0.0, feather: float = FEATHER) -> tuple[torch.Tensor, list[np.ndarray]]:
     """Every edit of one sample made as `stylize` makes it: G's change at model size (`translate.model_change`: its
     colour blurred by ``colour_blur``, scaled by ``strength``, weighted by its group's region, ``weights``:
     `regions.edit_region` per group, None for everywhere), pasted at full resolution. ``passes`` above 1: G asked
     again for the same target on its own edited crop (as `stylize` run on its own output, on the same alignment), the
-    passes' changes summed. Returns G's first outputs (for the cycle) and the edited full images, in the order of
-    ``edits``."""
+    passes' changes summed; ``feather``: as `apply_edit`'s. Returns G's first outputs (for the cycle) and the edited
+    full images, in the order of ``edits``."""
     targets = torch.from_numpy(np.stack([e.target for e in edits]))
     crop = sample.crop.astype(np.float32)
     change = np.zeros((len(edits), *crop.shape), np.float32)
@@ -226,14 +227,16 @@ def edit_as_stylize(G: nn.Module, sample: LoadedSample, edits: list[Edit], weigh
         generated = ((out.float() + 1) * 127.5).clamp(0, 255).permute(0, 2, 3, 1).numpy()
         change += np.stack([model_change(g, c, weights[e.group], strength, colour_blur)
                             for g, c, e in zip(generated, current, edits, strict=True)])
-    return fake, [apply_edit(sample, c, keep_detail, face_model) for c in change]
+    return fake, [apply_edit(sample, c, keep_detail, face_model, feather) for c in change]
 
 
-def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, face_model: bool) -> np.ndarray:
-    """The full-resolution image with the model-size ``change`` pasted as the video path pastes it."""
+def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, face_model: bool,
+               feather: float = FEATHER) -> np.ndarray:
+    """The full-resolution image with the model-size ``change`` pasted as the video path pastes it; ``feather``: the
+    share of the crop over which a face's paste fades out toward the crop's edge (`composite.feather_mask`)."""
     edited = sample.image.copy()
     face = Face(np.zeros((5, 2), np.float32), (0, 0, 0, 0), transform=sample.transform, crop=sample.crop,
-                change=change, keep_detail=keep_detail, feather=Face.feather if face_model else 0.0)
+                change=change, keep_detail=keep_detail, feather=feather if face_model else 0.0)
     paste_face(edited, face)
     return edited
 
@@ -371,7 +374,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
              limit: int | None = None, seed: int | tuple[int, ...] = 0, progress: bool = True, grid: Path | None = None,
              structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES,
              greyscale_judge: bool = True, strength: float = 1.0, passes: int = 1,
-             colour_blur: float | None = None, judge_hides_face: bool = False) -> dict:
+             colour_blur: float | None = None, judge_hides_face: bool = False, feather: float | None = None) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
@@ -384,8 +387,10 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     several: each judge is the ensemble of those seeds' judges (`JudgeEnsemble`). ``judge_hides_face``: the judges
     see the template's inner face as mid grey, in training and reading: how blond the hair is, not how blond the face
     looks (CelebA's blonds have lighter eyes and skin), for hair edits that `--region auto` keeps off the inner face;
-    their gender and age readings then rest on the hair and outline alone."""
+    their gender and age readings then rest on the hair and outline alone. ``feather``: the share of the crop over
+    which a face's paste fades toward the crop's edge, as `stylize --feather` (None: the model file's own)."""
     colour_blur = model.colour_blur if colour_blur is None else colour_blur
+    feather = model.feather if feather is None else feather
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
@@ -438,7 +443,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
             continue
         x = to_tensor(sample.crop[None])
         fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, face_model, strength, passes,
-                                       colour_blur)
+                                       colour_blur, feather)
         crops = np.stack([warp_to_crop(im, sample.transform, size) for im in [sample.image, *edited]])
         faces.append(crops[0])
         owns.append(own)
@@ -507,6 +512,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "strength": strength,
         **({"passes": passes} if passes > 1 else {}),
         **({"colour_blur": colour_blur} if colour_blur > 0 else {}),
+        **({"feather": feather} if feather != FEATHER else {}),
     }
 
 
