@@ -37,8 +37,6 @@ class VideoInfo:
         return self.frames or max(1, round(self.duration * float(self.fps)))
 
 
-
-
 @dataclass
 class Face:
     """One face in one frame. ``points5`` are the five alignment points in frame pixels (smoothed when the face

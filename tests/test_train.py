@@ -1270,7 +1270,7 @@ def test_a_hair_blind_classifier_reads_hair_without_the_inner_face_and_the_other
     schema = hair_and_gender("black", "blond")
     face = inner_face(Alignment("face", CELEBA_TEMPLATE), 32)
     d = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, schema.cls_dim))
-    trainer = SimpleNamespace(spec=SimpleNamespace(schema=schema), faceless=torch.from_numpy(face)[None, None],
+    trainer = SimpleNamespace(spec=SimpleNamespace(schema=schema), hidden_face=torch.from_numpy(face)[None, None],
                               d_train=lambda x, src: (None, d(x)), seen=lambda x: x, hidden=lambda x, donor: x,
                               blind_groups=("hair",), sighted_groups=("gender",))
     x = torch.rand(4, 3, 32, 32, requires_grad=True)

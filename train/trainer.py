@@ -242,7 +242,7 @@ class CheckedConfig:
     proto: tuple[str, ...]  # --proto-groups (every group but hair when empty)
     start: StyleModel | None  # --init-from, on the CPU
     negatives_kept: tuple[str, ...] = ()  # groups D's classifier is charged on for the --negatives (all when empty)
-    faceless: np.ndarray | None = None  # --hair-cls-hides-face: 1 where D's hair classifier sees grey
+    hidden_face: np.ndarray | None = None  # --hair-cls-hides-face: 1 where D's hair classifier sees grey
 
 
 def _blaming(option: str, check: Callable[[], T]) -> T:
@@ -293,9 +293,9 @@ def check_config(config: TrainConfig, spec: DatasetSpec, resuming: bool = False)
         if not kept:
             raise ConfigError("--negatives", "g-colour keeps no label of a colour group "
                                              f"({', '.join(sorted(COLOUR_GROUPS))}), and these labels have no other")
-    faceless = (_blaming("--hair-cls-hides-face", lambda: hair_blind_mask(spec, config.image_size))
-                if config.hair_cls_hides_face else None)
-    return CheckedConfig(policy, guided, taught, region, teacher, proto, start, kept, faceless)
+    hidden_face = (_blaming("--hair-cls-hides-face", lambda: hair_blind_mask(spec, config.image_size))
+                   if config.hair_cls_hides_face else None)
+    return CheckedConfig(policy, guided, taught, region, teacher, proto, start, kept, hidden_face)
 
 
 def hair_blind_mask(spec: DatasetSpec, size: int) -> np.ndarray:
@@ -382,9 +382,9 @@ class Trainer:
         self.rng = torch.Generator().manual_seed(config.seed * 1000 + self.rank)
         self.policy = checked.policy
         self.head = None if checked.head is None else torch.from_numpy(checked.head).to(self.device)[None, None]
-        self.faceless = (None if checked.faceless is None else
-                         torch.from_numpy(checked.faceless).to(self.device)[None, None])
-        # --hair-cls-hides-face: the groups D classifies on the faceless image, and the rest
+        self.hidden_face = (None if checked.hidden_face is None else
+                            torch.from_numpy(checked.hidden_face).to(self.device)[None, None])
+        # --hair-cls-hides-face: the groups D classifies with the inner face hidden, and the rest
         self.blind_groups = tuple(g.name for g in spec.schema.groups if g.name in OUTSIDE_FACE_GROUPS)
         self.sighted_groups = tuple(g.name for g in spec.schema.groups if g.name not in OUTSIDE_FACE_GROUPS)
         self.step = 0
@@ -640,9 +640,9 @@ class Trainer:
         `stylize --region auto` pastes a hair edit outside the inner face only, so G must not earn a hair colour by
         tinting the eyes or skin (blond goes with lighter ones in CelebA), and every bit of it must be in the hair."""
         schema = self.spec.schema
-        if self.faceless is None:
+        if self.hidden_face is None:
             return classification_loss(logits.float(), labels, schema, set_index)
-        blind = self.d_train(self.seen(self.hidden(x, donor) * (1 - self.faceless)), src)[1]  # 0 is mid grey
+        blind = self.d_train(self.seen(self.hidden(x, donor) * (1 - self.hidden_face)), src)[1]  # 0 is mid grey
         loss = classification_loss(blind.float(), labels, schema, set_index, self.blind_groups)
         if self.sighted_groups:
             loss = loss + classification_loss(logits.float(), labels, schema, set_index, self.sighted_groups)
