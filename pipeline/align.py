@@ -72,11 +72,11 @@ def whole_image_transform(height: int, width: int, size: int) -> np.ndarray:
 
 def align_frames(frames: Iterable[Frame], alignment: Alignment, size: int) -> Iterator[Frame]:
     """Stage: attaches each face's frame→crop transform and aligned crop. For non-face models the whole frame
-    is one 'face' with no feathering."""
+    is one 'face' (the translate stage leaves it unfeathered, as it sets every face's paste fade)."""
     for frame in frames:
         if alignment.kind == "none":
             h, w = frame.image.shape[:2]
-            frame.faces = [Face(np.zeros((5, 2), np.float32), (0, 0, w, h), feather=0.0)]
+            frame.faces = [Face(np.zeros((5, 2), np.float32), (0, 0, w, h))]
             m = whole_image_transform(h, w, size)
             frame.faces[0].transform = m
             frame.faces[0].crop = cv2.resize(frame.image, (size, size), interpolation=cv2.INTER_AREA)

@@ -48,7 +48,7 @@ class Face:
     track_id: int = -1
     weight: float = 1.0
     detected: bool = True
-    feather: float = FEATHER  # share of the crop over which the paste-back mask ramps up; 0 for whole-image models
+    feather: float = FEATHER  # share of the crop over which the paste-back mask ramps up; set by translate_frames
     transform: np.ndarray | None = None  # frame → crop, 2×3
     crop: np.ndarray | None = None  # aligned S×S×3 uint8 RGB
     change: np.ndarray | None = None  # the model's output minus ``crop``, S×S×3 float32 (what the edit adds)
