@@ -54,8 +54,7 @@ def main() -> None:
         if clips.SELFIES.is_dir():
             sources["selfies (2 faces, 2 cuts)"] = clips.collage(tmp / "collage.mp4")
         asked = " ".join(f"--{k} {v}" for k, v in request.items())
-        blur = model.colour_blur if args.colour_blur is None else args.colour_blur
-        feather = model.feather if args.feather is None else args.feather
+        blur, feather = model.paste_settings(args.colour_blur, args.feather)
         print(f"model {args.model} ({asked}, --colour-blur {blur:g}, --feather {feather:g})")
         print(f"{'clip':28} {'setting':22} {'flicker ratio':>13} {'edit strength':>13} {'fps':>6}")
         for name, src in sources.items():

@@ -89,6 +89,13 @@ class StyleModel:
                 **({"--colour-blur": blur} if blur != self.colour_blur else {}),
                 **({"--feather": feather} if feather != self.feather else {})}
 
+    def paste_settings(self, colour_blur: float | None = None, feather: float | None = None) -> tuple[float, float]:
+        """The colour blur and feather to paste with: those asked, else (None) this file's own, checked."""
+        colour_blur = self.colour_blur if colour_blur is None else colour_blur
+        feather = self.feather if feather is None else feather
+        check_paste(colour_blur, feather)
+        return float(colour_blur), float(feather)
+
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> StyleModel:
         self.generator.to(device=device, dtype=dtype).eval()
         if self.discriminator is not None:
@@ -155,6 +162,14 @@ def _write_file(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> Pat
     return path
 
 
+def check_paste(colour_blur: float | None = None, feather: float | None = None) -> None:
+    """ValueError for a colour blur or feather that the paste does not take (None: not given)."""
+    if colour_blur is not None and not 0 <= colour_blur <= MAX_COLOUR_BLUR:
+        raise ValueError(f"colour blur must be 0 to {MAX_COLOUR_BLUR:g}% of the crop, not {colour_blur:g}")
+    if feather is not None and not 0 <= feather <= MAX_FEATHER:
+        raise ValueError(f"feather must be 0 to {MAX_FEATHER:g} of the crop, not {feather:g}")
+
+
 def update_provenance(path: str | Path, apply: str | None = None, colour_blur: float | None = None,
                       feather: float | None = None, **items) -> None:
     """Adds entries (e.g. eval figures) to a model file's provenance, and optionally sets how `stylize` applies it
@@ -162,10 +177,7 @@ def update_provenance(path: str | Path, apply: str | None = None, colour_blur: f
     atomically."""
     if apply is not None and apply not in APPLY_MODES:
         raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}, not {apply!r}")
-    if colour_blur is not None and not 0 <= colour_blur <= MAX_COLOUR_BLUR:
-        raise ValueError(f"colour blur must be 0 to {MAX_COLOUR_BLUR:g}% of the crop, not {colour_blur:g}")
-    if feather is not None and not 0 <= feather <= MAX_FEATHER:
-        raise ValueError(f"feather must be 0 to {MAX_FEATHER:g} of the crop, not {feather:g}")
+    check_paste(colour_blur, feather)
     path = Path(path)
     meta = read_metadata(path)
     meta["provenance"] = {**meta.get("provenance", {}), **items}

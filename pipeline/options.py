@@ -76,8 +76,7 @@ class EditOptions:
         batches record it with each finished item, so a re-run with another model, target or option redoes the
         item instead of mixing old and new edits in one folder."""
         settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_IN_RESULT}
-        settings["colour_blur"] = float(model.colour_blur if self.colour_blur is None else self.colour_blur)
-        settings["feather"] = float(model.feather if self.feather is None else self.feather)
+        settings["colour_blur"], settings["feather"] = model.paste_settings(self.colour_blur, self.feather)
         if settings["smoothing"] is not None:
             settings["smoothing"] = asdict(settings["smoothing"])
         described = {k: v for k, v in model.metadata().items() if k != "provenance"}  # an eval added: same model

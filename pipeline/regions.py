@@ -31,6 +31,13 @@ CENTRE_SHARE, HALF_WIDTH, HALF_HEIGHT, SOFTNESS = 0.4, 1.1, 1.05, 0.15
 HEAD = (-0.4, 1.7, 4.0, 0.2)
 
 
+def face_template(alignment: Alignment) -> Alignment:
+    """``alignment``, or ValueError when its crops are not aligned to a face template (no face to place masks by)."""
+    if alignment.kind != "face":
+        raise ValueError("the crops are not aligned to a face template")
+    return alignment
+
+
 def ellipse(alignment: Alignment, size: int, centre_share: float, half_width: float, half_height: float,
             softness: float) -> np.ndarray:
     """S×S float32: 1 inside a soft ellipse placed by the template's five points, 0 outside. Its centre lies
@@ -50,16 +57,15 @@ def ellipse(alignment: Alignment, size: int, centre_share: float, half_width: fl
 
 
 def inner_face(alignment: Alignment, size: int) -> np.ndarray:
-    """S×S float32: 1 over the template's inner face, 0 outside, with a soft edge."""
-    return ellipse(alignment, size, CENTRE_SHARE, HALF_WIDTH, HALF_HEIGHT, SOFTNESS)
+    """S×S float32: 1 over the template's inner face, 0 outside, with a soft edge. ValueError for crops not aligned
+    to a face template."""
+    return ellipse(face_template(alignment), size, CENTRE_SHARE, HALF_WIDTH, HALF_HEIGHT, SOFTNESS)
 
 
 def head(alignment: Alignment, size: int) -> np.ndarray:
     """S×S float32: 1 over the template's head and where hair usually falls, 0 over the backdrop beside it and
     the top corners (the trainer's ``--hide-backdrop``). ValueError for crops not aligned to a face template."""
-    if alignment.kind != "face":
-        raise ValueError("--hide-backdrop: the crops are not aligned to a face template")
-    return ellipse(alignment, size, *HEAD)
+    return ellipse(face_template(alignment), size, *HEAD)
 
 
 def edit_region(alignment: Alignment, size: int, groups: Iterable[str], mode: str = "auto") -> np.ndarray | None:

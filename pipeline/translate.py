@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylize.models.catalogue import APPLY_MODES, MAX_COLOUR_BLUR, MAX_FEATHER
+from stylize.models.catalogue import APPLY_MODES
 from stylize.models.modelfile import StyleModel
 
 from .frames import Frame
@@ -126,12 +126,7 @@ class Translator:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if not strength > 0:
             raise ValueError(f"strength must be above 0, not {strength:g}")
-        colour_blur = model.colour_blur if colour_blur is None else colour_blur  # None: the model file's own
-        if not 0 <= colour_blur <= MAX_COLOUR_BLUR:
-            raise ValueError(f"colour blur must be 0 to {MAX_COLOUR_BLUR:g}% of the crop, not {colour_blur:g}")
-        feather = model.feather if feather is None else feather  # None: the model file's own
-        if not 0 <= feather <= MAX_FEATHER:
-            raise ValueError(f"feather must be 0 to {MAX_FEATHER:g} of the crop, not {feather:g}")
+        colour_blur, feather = model.paste_settings(colour_blur, feather)  # None: the model file's own
         # how far each face's paste fades toward its crop's edge (composite.py); whole-image models are not faded
         self.feather = 0.0 if model.alignment.kind == "none" else feather
         self.device = pick_device(device)

@@ -1107,6 +1107,9 @@ def test_hidden_backdrop_shows_d_a_real_neighbours_sides_and_none_of_gs(tmp_path
     seen.sum().backward()
     assert fake.grad[..., 16:48, :3].abs().max() < 0.03 and fake.grad[..., 30, 32].min() > 0.99
     assert Trainer.hidden(SimpleNamespace(head=None), fake, donor) is fake
+    for mask in (head, inner_face):  # no face to place them by
+        with pytest.raises(ValueError, match="not aligned to a face template"):
+            mask(Alignment("none"), 64)
 
     data = standins.make_celeba(tmp_path / "data")
     run = tmp_path / "run"

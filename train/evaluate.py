@@ -389,17 +389,17 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     looks (CelebA's blonds have lighter eyes and skin), for hair edits that `--region auto` keeps off the inner face;
     their gender and age readings then rest on the hair and outline alone. ``feather``: the share of the crop over
     which a face's paste fades toward the crop's edge, as `stylize --feather` (None: the model file's own)."""
-    colour_blur = model.colour_blur if colour_blur is None else colour_blur
-    feather = model.feather if feather is None else feather
+    colour_blur, feather = model.paste_settings(colour_blur, feather)
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
-    if judge_hides_face and spec.alignment.kind != "face":
-        raise ValueError("a judge that hides the inner face needs crops aligned to a face template")
+    try:
+        hide = inner_face(spec.alignment, CLASSIFIER_SIZE) if judge_hides_face else None
+    except ValueError as e:
+        raise ValueError(f"a judge that hides the inner face: {e}") from None
     size = model.image_size
     train = prepare_crops(spec.train, spec.alignment, size, cache_dir, "aligning train")
     seeds = (seed,) if isinstance(seed, int) else tuple(seed)
-    hide = inner_face(spec.alignment, CLASSIFIER_SIZE) if judge_hides_face else None
 
     def judge(gray: bool) -> DomainClassifier | JudgeEnsemble:
         members = [cached_judge(cache_dir, train, schema, classifier_steps, s, progress, gray, judge_augment,

@@ -301,11 +301,10 @@ def check_config(config: TrainConfig, spec: DatasetSpec, resuming: bool = False)
 def hair_blind_mask(spec: DatasetSpec, size: int) -> np.ndarray:
     """S×S weights of the inner face (``regions.inner_face``), for a D whose hair classifier must not see it.
     ValueError when the crops are not faces or the labels have no group that `--region auto` keeps off the face."""
-    if spec.alignment.kind != "face":
-        raise ValueError("the crops are not aligned to a face template")
+    face = inner_face(spec.alignment, size)
     if not any(g.name in OUTSIDE_FACE_GROUPS for g in spec.schema.groups):
         raise ValueError(f"the labels have no {' or '.join(sorted(OUTSIDE_FACE_GROUPS))} group")
-    return inner_face(spec.alignment, size)
+    return face
 
 
 def load_start(config: TrainConfig, spec: DatasetSpec) -> StyleModel:
