@@ -114,7 +114,7 @@ def main() -> None:
                 label = np.asarray(s.label, np.float32)
                 own = spec.schema.decode(label, 0)["hair"]
                 edits = [e for e in edits_of(spec.schema, label, 0) if e.group == "hair"]
-                _, edited = edit_as_stylize(G, sample, edits, {"hair": region}, model.apply == "change", True)
+                _, edited = edit_as_stylize(G, sample, edits, {"hair": region}, model.apply == "change")
                 for e, image in zip(edits, edited, strict=True):
                     crop = warp_to_crop(image, sample.transform, size)
                     ok = reads(crop) == e.value

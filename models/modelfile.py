@@ -90,11 +90,12 @@ class StyleModel:
                 **({"--feather": feather} if feather != self.feather else {})}
 
     def paste_settings(self, colour_blur: float | None = None, feather: float | None = None) -> tuple[float, float]:
-        """The colour blur and feather to paste with: those asked, else (None) this file's own, checked."""
+        """The colour blur and feather to paste with: those asked, else (None) this file's own, checked. A
+        whole-image model is not faded (its "face" is the whole frame, which has no crop edge to hide)."""
         colour_blur = self.colour_blur if colour_blur is None else colour_blur
         feather = self.feather if feather is None else feather
         check_paste(colour_blur, feather)
-        return float(colour_blur), float(feather)
+        return float(colour_blur), 0.0 if self.alignment.kind == "none" else float(feather)
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> StyleModel:
         self.generator.to(device=device, dtype=dtype).eval()

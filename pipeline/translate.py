@@ -127,8 +127,7 @@ class Translator:
         if not strength > 0:
             raise ValueError(f"strength must be above 0, not {strength:g}")
         colour_blur, feather = model.paste_settings(colour_blur, feather)  # None: the model file's own
-        # how far each face's paste fades toward its crop's edge (composite.py); whole-image models are not faded
-        self.feather = 0.0 if model.alignment.kind == "none" else feather
+        self.feather = feather  # how far each face's paste fades toward its crop's edge (composite.py)
         self.device = pick_device(device)
         self.strength = strength  # the change scaled: above 1 a faint edit shows more, and so do its flaws
         self.colour_blur = colour_blur  # the change's colour blurred (model_change): speckle and painted patches out

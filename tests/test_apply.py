@@ -404,6 +404,8 @@ def test_a_model_file_carries_the_colour_blur_and_feather_stylize_applies_unless
     assert model.paste_settings() == (0.0, 0.06) and model.paste_settings(2, 0.12) == (2.0, 0.12)
     with pytest.raises(ValueError, match="feather must be 0 to 0.5"):
         model.paste_settings(feather=0.7)
+    whole = replace(model, alignment=Alignment("none"))  # its "face" is the frame: never faded, whatever is asked
+    assert whole.paste_settings(feather=0.12) == (0.0, 0.0) and Translator(whole, {"hair": "blond"}).feather == 0
     assert "its paste faded over 0.06 of the crop" in CliRunner().invoke(stylize_main, ["info", str(blurred)]).output
     assert replace(model, provenance={"eval": {"colour_blur": 5, "feather": 0.06}}).measured_with == {
         "--colour-blur": 5}  # read against the file's own (its blur is back to 0 here)

@@ -208,7 +208,7 @@ def edits_of(schema: DomainSchema, label: np.ndarray, set_index: int, keep_own: 
 
 
 def edit_as_stylize(G: nn.Module, sample: LoadedSample, edits: list[Edit], weights: dict[str, np.ndarray | None],
-                    keep_detail: bool, face_model: bool, strength: float = 1.0, passes: int = 1,
+                    keep_detail: bool, strength: float = 1.0, passes: int = 1,
                     colour_blur: float = 0.0, feather: float = FEATHER) -> tuple[torch.Tensor, list[np.ndarray]]:
     """Every edit of one sample made as `stylize` makes it: G's change at model size (`translate.model_change`: its
     colour blurred by ``colour_blur``, scaled by ``strength``, weighted by its group's region, ``weights``:
@@ -227,16 +227,16 @@ def edit_as_stylize(G: nn.Module, sample: LoadedSample, edits: list[Edit], weigh
         generated = ((out.float() + 1) * 127.5).clamp(0, 255).permute(0, 2, 3, 1).numpy()
         change += np.stack([model_change(g, c, weights[e.group], strength, colour_blur)
                             for g, c, e in zip(generated, current, edits, strict=True)])
-    return fake, [apply_edit(sample, c, keep_detail, face_model, feather) for c in change]
+    return fake, [apply_edit(sample, c, keep_detail, feather) for c in change]
 
 
-def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, face_model: bool,
-               feather: float = FEATHER) -> np.ndarray:
+def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, feather: float = FEATHER) -> np.ndarray:
     """The full-resolution image with the model-size ``change`` pasted as the video path pastes it; ``feather``: the
-    share of the crop over which a face's paste fades out toward the crop's edge (`composite.feather_mask`)."""
+    share of the crop over which a face's paste fades out toward the crop's edge (`composite.feather_mask`; 0 for a
+    whole-image model, as `StyleModel.paste_settings` gives it)."""
     edited = sample.image.copy()
     face = Face(np.zeros((5, 2), np.float32), (0, 0, 0, 0), transform=sample.transform, crop=sample.crop,
-                change=change, keep_detail=keep_detail, feather=feather if face_model else 0.0)
+                change=change, keep_detail=keep_detail, feather=feather)
     paste_face(edited, face)
     return edited
 
@@ -442,8 +442,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         if not edits:
             continue
         x = to_tensor(sample.crop[None])
-        fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, face_model, strength, passes,
-                                       colour_blur, feather)
+        fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, strength, passes, colour_blur,
+                                       feather)
         crops = np.stack([warp_to_crop(im, sample.transform, size) for im in [sample.image, *edited]])
         faces.append(crops[0])
         owns.append(own)
