@@ -83,11 +83,12 @@ class StyleModel:
         (`--strength` other than 1, `--colour-blur` or `--feather` other than this file's; an eval that does not say
         used 1, 0 and FEATHER), so its figures are read right."""
         ev = self.provenance.get("eval") or {}
-        strength, blur = float(ev.get("strength", 1.0)), float(ev.get("colour_blur", 0.0))
-        feather = float(ev.get("feather", FEATHER))
+        strength = float(ev.get("strength", 1.0))
+        blur, feather = self.paste_settings(float(ev.get("colour_blur", 0.0)), float(ev.get("feather", FEATHER)))
+        own_blur, own_feather = self.paste_settings()  # a whole-image model's fade is 0 either way
         return {**({"--strength": strength} if strength != 1.0 else {}),
-                **({"--colour-blur": blur} if blur != self.colour_blur else {}),
-                **({"--feather": feather} if feather != self.feather else {})}
+                **({"--colour-blur": blur} if blur != own_blur else {}),
+                **({"--feather": feather} if feather != own_feather else {})}
 
     def paste_settings(self, colour_blur: float | None = None, feather: float | None = None) -> tuple[float, float]:
         """The colour blur and feather to paste with: those asked, else (None) this file's own, checked. A

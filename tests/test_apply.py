@@ -406,6 +406,8 @@ def test_a_model_file_carries_the_colour_blur_and_feather_stylize_applies_unless
         model.paste_settings(feather=0.7)
     whole = replace(model, alignment=Alignment("none"))  # its "face" is the frame: never faded, whatever is asked
     assert whole.paste_settings(feather=0.12) == (0.0, 0.0) and Translator(whole, {"hair": "blond"}).feather == 0
+    for said in ({"feather": 0.0}, {}):  # its eval pasted it unfaded, whether or not the eval says so
+        assert replace(whole, provenance={"eval": said}).measured_with == {}
     assert "its paste faded over 0.06 of the crop" in CliRunner().invoke(stylize_main, ["info", str(blurred)]).output
     assert replace(model, provenance={"eval": {"colour_blur": 5, "feather": 0.06}}).measured_with == {
         "--colour-blur": 5}  # read against the file's own (its blur is back to 0 here)
