@@ -70,10 +70,11 @@ class StyleModel:
         _, logits = d(faces.to(device=p.device, dtype=p.dtype))
         return logits.float().mean(0).cpu().numpy()
 
-    def measured_rates(self, request: dict[str, str]) -> dict[str, float]:
+    def measured_rates(self, request: dict[str, str], figure: str = "per_target") -> dict[str, float]:
         """For each asked ``group=value``, how often `stylize-train eval` judged the edit reached on held-out
-        faces, as recorded in the file (absent when the file carries no eval or none for that value)."""
-        per_target = (self.provenance.get("eval") or {}).get("per_target", {})
+        faces (``figure`` "stained": how often it darkened over a tenth of the face), as recorded in the file (absent
+        when the file carries no eval or none for that value)."""
+        per_target = (self.provenance.get("eval") or {}).get(figure, {})
         keys = (f"{group}={value}" for group, value in request.items())
         return {k: float(per_target[k]) for k in keys if k in per_target}
 

@@ -23,7 +23,7 @@ from stylize.train.evaluate import (
     DomainClassifier,
     JudgeEnsemble,
     layout_correlation,
-    painted_share,
+    painted_and_shaded,
     plaid,
     stripe_power,
     transplant_ceiling,
@@ -328,16 +328,20 @@ def test_layout_correlation_tells_a_kept_face_from_a_scrambled_one():
     assert layout_correlation(face, np.full_like(face, 128)) == 0.0
 
 
-def test_painted_counts_the_face_whose_colour_moved_not_one_lit_or_darkened():
+def test_painted_counts_the_face_whose_colour_moved_and_shaded_the_face_darkened_not_lit():
     face = portrait()[:256, 100:356]
     where = np.zeros(face.shape[:2], bool)
     where[64:192, 64:192] = True
-    assert painted_share(face, face, where) == 0.0
+    assert painted_and_shaded(face, face, where) == (0.0, 0.0)
     lit = np.clip(face.astype(int) * 1.3 + 10, 0, 255).astype(np.uint8)  # brighter, the same colours
-    assert painted_share(face, lit, where) < 0.02
-    shadow = face.copy()
-    shadow[96:128, 64:192] = (230, 110, 30)  # an orange band across a quarter of the region
-    assert painted_share(face, shadow, where) == pytest.approx(0.25, abs=0.03)
+    assert painted_and_shaded(face, lit, where)[0] < 0.02 and painted_and_shaded(face, lit, where)[1] == 0.0
+    band = face.copy()
+    band[96:128, 64:192] = (230, 110, 30)  # an orange band across a quarter of the region
+    assert painted_and_shaded(face, band, where)[0] == pytest.approx(0.25, abs=0.03)
+    sheet = face.copy()
+    sheet[:, 92:] = (25, 20, 18)  # dark hair over the right half of the region: its colour barely moves
+    painted, shaded = painted_and_shaded(face, sheet, where)
+    assert shaded == pytest.approx(0.5, abs=0.05) and painted < shaded / 2
 
 
 def test_plaid_tells_strokes_and_blocks_from_a_blur():
@@ -385,7 +389,8 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     assert result["applied"] == "change at full resolution"
     own = result["own_value_change"]  # hair is one-hot: every face was asked for its own colour too
     assert own and set(own) <= {"hair=black", "hair=blond"} and all(0 <= v < 255 for v in own.values())
-    assert set(result["painted"]) == set(result["per_target"]) and all(0 <= v <= 1 for v in result["painted"].values())
+    for moved in ("painted", "shaded", "stained"):
+        assert set(result[moved]) == set(result["per_target"]) and all(0 <= v <= 1 for v in result[moved].values())
     # a second judge, of luminance only, reads the same edits: the same targets, its own reading of real faces
     grey = result["greyscale_judge"]
     assert set(grey["per_target"]) == set(result["per_target"]) and 0 <= grey["target_accuracy"] <= 1

@@ -21,6 +21,9 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
 - painted: the share of the inner face (eyes, nose, mouth) whose colour, not brightness, the edit moved by more than
   PAINTED (CIELAB a*b* distance), per target: the orange eye shadow, green lips and red eyes that gender edits of
   long CelebA runs paint show here as a number (a real gender change moves the face's colour little);
+- shaded: the same share for lightness that fell by more than SHADED: a sheet of dark hair drawn over a cheek, or a
+  face half in shadow, which the colour of ``painted`` does not see; stained: the share of edits that shaded more
+  than STAINED of the inner face, how often a user meets such a face (`stylize` warns when it is common);
 - own value change: the mean change (grey levels) when asked for what the face already has (a blond asked blond),
   which should be nothing: G's streaks or glow there are what a user sees on a face already of the asked colour;
 - reconstruction L1: mean |x − G(G(x, c_trg), c_org)| on model-size crops in [−1, 1] (the training loss's scale).
@@ -59,6 +62,8 @@ LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 SAME_PERSON = 0.6  # dlib's threshold on descriptor distance
 LAYOUT_SIZE, LAYOUT_KEPT = 16, 0.5
 PAINTED = 20.0  # a*b* distance (OpenCV's 8-bit Lab, ~CIE units) past which a pixel's colour counts as painted
+SHADED = 40.0  # fall in OpenCV's 8-bit L (L* × 2.55) past which a pixel counts as shaded: skin to dark hair is ~100
+STAINED = 0.1  # share of the inner face shaded past which an edited face counts as stained
 GRID_ROWS = 8
 JUDGE_DIMS = (3, 32, 64, 128, 256)  # channels: the input, then the four stages
 
@@ -241,12 +246,14 @@ def apply_edit(sample: LoadedSample, change: np.ndarray, keep_detail: bool, feat
     return edited
 
 
-def painted_share(before: np.ndarray, after: np.ndarray, where: np.ndarray) -> float:
-    """The share of ``where`` (S×S bools) whose colour moved by more than PAINTED from ``before`` to ``after``
-    (S×S×3 uint8 RGB crops): the distance in Lab's a*b* plane, so a face lit or darkened alone counts nothing."""
-    ab = [cv2.cvtColor(im, cv2.COLOR_RGB2LAB)[..., 1:].astype(np.float32) for im in (before, after)]
-    moved = np.linalg.norm(ab[1] - ab[0], axis=-1) > PAINTED
-    return float(moved[where].mean())
+def painted_and_shaded(before: np.ndarray, after: np.ndarray, where: np.ndarray) -> tuple[float, float]:
+    """The shares of ``where`` (S×S bools) whose colour moved by more than PAINTED from ``before`` to ``after``
+    (S×S×3 uint8 RGB crops; the distance in Lab's a*b* plane, so a face lit or darkened alone counts nothing) and
+    whose lightness fell by more than SHADED."""
+    before, after = (cv2.cvtColor(im, cv2.COLOR_RGB2LAB).astype(np.float32) for im in (before, after))
+    painted = np.linalg.norm(after[..., 1:] - before[..., 1:], axis=-1) > PAINTED
+    shaded = before[..., 0] - after[..., 0] > SHADED
+    return float(painted[where].mean()), float(shaded[where].mean())
 
 
 def layout_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -422,6 +429,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     grid_at = set(picks[np.linspace(0, len(picks) - 1, min(GRID_ROWS, len(picks))).round().astype(int)].tolist())
     layout: dict[str, list[float]] = {}
     painted: dict[str, list[float]] = {}
+    shaded: dict[str, list[float]] = {}
     soft_inner = inner_face(spec.alignment, size) if face_model else None
     inner = soft_inner > 0.5 if soft_inner is not None else None
     own_change: dict[str, list[float]] = {}
@@ -466,7 +474,9 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
             key = f"{edits[k].group}={edits[k].value}"
             layout.setdefault(key, []).append(layout_correlation(crops[0], crops[1 + k]))
             if inner is not None:
-                painted.setdefault(key, []).append(painted_share(crops[0], crops[1 + k], inner))
+                moved = painted_and_shaded(crops[0], crops[1 + k], inner)
+                painted.setdefault(key, []).append(moved[0])
+                shaded.setdefault(key, []).append(moved[1])
             stripes_edited[key] = stripes_edited.get(key, 0) + stripe_power(crops[1 + k:2 + k])
             if ref is not None:
                 d = float(np.linalg.norm(identity.descriptor(edited[k], sample.landmarks) - ref))
@@ -495,6 +505,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "layout_kept": rate([float(c >= LAYOUT_KEPT) for v in layout.values() for c in v]),
         "plaid": plaid(stripes_edited, stripes_real),
         **({"painted": {k: rate(v) for k, v in sorted(painted.items())}} if painted else {}),
+        **({"shaded": {k: rate(v) for k, v in sorted(shaded.items())}} if shaded else {}),
+        **({"stained": {k: rate([x > STAINED for x in v]) for k, v in sorted(shaded.items())}} if shaded else {}),
         # mean change, grey levels of 255 over the crop, when asked for the face's own value (a blond asked blond):
         # streaks or a glow that nothing asked for
         "own_value_change": {k: round(float(np.mean(v)), 3) for k, v in sorted(own_change.items())},
