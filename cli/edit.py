@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from stylize.models import ModelFileError, SchemaError
-from stylize.models.catalogue import APPLY_MODES, MAX_COLOUR_BLUR, MAX_FEATHER
+from stylize.models.catalogue import APPLY_MODES, MAX_COLOUR_BLUR, MAX_FEATHER, STAINED
 from stylize.pipeline.options import PHOTO, PRECISIONS, VIDEO, EditOptions
 
 from .common import CONTEXT, fail_cleanly
@@ -18,7 +18,7 @@ IN_FILE = click.Path(dir_okay=False, path_type=Path)
 # below this held-out rate (a judge's reading, `stylize-train eval`) an asked target gets a warning: fewer than one
 # edit in five reaches it
 WEAK_EDIT = 0.2
-STAINED_EDIT = 0.05  # `stylize` warns when the eval saw an asked edit darken over a tenth of the face this often
+STAINED_EDIT = 0.05  # `stylize` warns when the eval saw an asked edit stain a face (catalogue.STAINED) this often
 
 
 class TargetCommand(click.Command):
@@ -91,7 +91,7 @@ def model_for(model_name: str | None, targets: dict[str, str]):
                        f"(`stylize info {model_name or model.name}`): expect a weak or wrong edit", err=True)
     for key, share in model.measured_rates(targets, "stained").items():
         if share >= STAINED_EDIT:
-            click.echo(f"Warning: {model.name} darkened over a tenth of the face on {share:.0%} of its held-out "
+            click.echo(f"Warning: {model.name} darkened over {STAINED:.0%} of the face on {share:.0%} of its held-out "
                        f"{key} edits{at} (`stylize info {model_name or model.name}`): look at the faces it returns",
                        err=True)
     return model

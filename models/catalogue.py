@@ -25,6 +25,9 @@ MAX_COLOUR_BLUR = 25.0
 # for files that do not set their own: it hides the crop's border, and it also takes part of a hair edit off the hair
 # that reaches that edge (docs/celeba-experiments.md, *The paste's edge*; `stylize --feather`). Up to half the crop.
 FEATHER, MAX_FEATHER = 0.12, 0.5
+# An edit whose inner face is darkened (`stylize-train eval`'s shaded) over more than this share counts as stained; an
+# eval records how often, and `stylize` warns from it
+STAINED = 0.1
 
 
 def bundled_dir() -> Path:

@@ -72,7 +72,7 @@ class StyleModel:
 
     def measured_rates(self, request: dict[str, str], figure: str = "per_target") -> dict[str, float]:
         """For each asked ``group=value``, how often `stylize-train eval` judged the edit reached on held-out
-        faces (``figure`` "stained": how often it darkened over a tenth of the face), as recorded in the file (absent
+        faces (``figure`` "stained": how often it darkened over STAINED of the face), as recorded in the file (absent
         when the file carries no eval or none for that value)."""
         per_target = (self.provenance.get("eval") or {}).get(figure, {})
         keys = (f"{group}={value}" for group, value in request.items())

@@ -144,7 +144,7 @@ def test_a_target_the_models_eval_says_it_rarely_reaches_is_warned_about(model_f
     update_provenance(weak, eval={"per_target": {"hair=blond": 0.8, "hair=black": 0.8}, "colour_blur": 5.0,
                                   "stained": {"hair=blond": 0.08, "hair=black": 0.01}})
     r = edit(src, tmp_path / "blond.png", weak)
-    assert r.exit_code == 0 and "darkened over a tenth of the face on 8% of its held-out hair=blond edits (" \
+    assert r.exit_code == 0 and "darkened over 10% of the face on 8% of its held-out hair=blond edits (" \
         in r.output and "reached" not in r.output, r.output
     r = CliRunner().invoke(main, ["image", str(src), "-m", str(weak), "--hair", "black", "-o", str(tmp_path / "b.png")])
     assert r.exit_code == 0 and "Warning" not in r.output, r.output

@@ -44,7 +44,7 @@ from torch import nn
 from torchvision.utils import save_image
 from tqdm import tqdm
 
-from stylize.models.catalogue import FEATHER
+from stylize.models.catalogue import FEATHER, STAINED
 from stylize.models.modelfile import StyleModel
 from stylize.models.schema import DomainSchema, Group
 from stylize.pipeline.align import face_transform, warp_to_crop, whole_image_transform
@@ -63,7 +63,6 @@ SAME_PERSON = 0.6  # dlib's threshold on descriptor distance
 LAYOUT_SIZE, LAYOUT_KEPT = 16, 0.5
 PAINTED = 20.0  # a*b* distance (OpenCV's 8-bit Lab, ~CIE units) past which a pixel's colour counts as painted
 SHADED = 40.0  # fall in OpenCV's 8-bit L (L* × 2.55) past which a pixel counts as shaded: skin to dark hair is ~100
-STAINED = 0.1  # share of the inner face shaded past which an edited face counts as stained
 GRID_ROWS = 8
 JUDGE_DIMS = (3, 32, 64, 128, 256)  # channels: the input, then the four stages
 
