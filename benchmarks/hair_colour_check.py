@@ -10,8 +10,9 @@ asked colour (→blond also split by the face's own colour), and the colour →b
 (OpenCV's 8-bit scale, a = b = 128 neutral) of the band's pixels the edit changed by more than 16 grey levels, and
 the share of them greener than neutral (a < 126), which real blond hair almost never is. Real blond hair is measured
 alike: the band's pixels of the held-out blondes that the first model's →black edit changes. Edits are made as
-`stylize` makes them (the change pasted at full resolution, kept out of the inner face). Needs ../shared/data/celeba
-(the models' training data).
+`stylize` makes them (the change pasted at full resolution, kept out of the inner face, with each model file's own
+colour blur and fade unless --colour-blur or --feather name others; the figures in docs/celeba-experiments.md before
+the files carried their own were measured at 0 and 0.12). Needs ../shared/data/celeba (the models' training data).
 """
 
 from __future__ import annotations
@@ -61,14 +62,18 @@ def describe(lab: list[np.ndarray]) -> str:
             f"greenish {np.mean(px[:, 1] < GREENISH):.1%} of {len(px)} px")
 
 
-def hair_models_on_celeba(doc: str) -> tuple[argparse.Namespace, StyleModel, DatasetSpec]:
-    """Command line of the hair benchmarks (models, --data, --limit, --cache): the arguments, the first model, and
-    its training dataset rebuilt from the first model's provenance (its split and labels)."""
+def hair_models_on_celeba(doc: str, paste: bool = False) -> tuple[argparse.Namespace, StyleModel, DatasetSpec]:
+    """Command line of the hair benchmarks (models, --data, --limit, --cache; with ``paste``, which pastes its edits,
+    --colour-blur and --feather): the arguments, the first model, and its training dataset rebuilt from the first
+    model's provenance (its split and labels)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help="bundled names or model files with a hair group")
     ap.add_argument("--data", type=Path, default=clips.ROOT.parent / "shared" / "data" / "celeba")
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--cache", type=Path, default=Path(".stylize-cache"), help="aligned crops")
+    if paste:
+        ap.add_argument("--colour-blur", type=float, help="as stylize's (default: each model file's own)")
+        ap.add_argument("--feather", type=float, help="as stylize's (default: each model file's own)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     first = load_model(args.models[0])
@@ -76,7 +81,7 @@ def hair_models_on_celeba(doc: str) -> tuple[argparse.Namespace, StyleModel, Dat
 
 
 def main() -> None:
-    args, first, spec = hair_models_on_celeba(__doc__)
+    args, first, spec = hair_models_on_celeba(__doc__, paste=True)
     size, hair = first.image_size, spec.schema.slice("hair")
     values = list(spec.schema.group("hair").values)
     region = edit_region(spec.alignment, size, ["hair"], "auto")
@@ -110,11 +115,13 @@ def main() -> None:
         for n, name in enumerate(args.models):
             model = load_model(name)
             G, result, colour, real_blond = model.generator.eval(), {}, [], []
+            blur, feather = model.paste_settings(args.colour_blur, args.feather)
             for s, sample in samples:
                 label = np.asarray(s.label, np.float32)
                 own = spec.schema.decode(label, 0)["hair"]
                 edits = [e for e in edits_of(spec.schema, label, 0) if e.group == "hair"]
-                _, edited = edit_as_stylize(G, sample, edits, {"hair": region}, model.apply == "change")
+                _, edited = edit_as_stylize(G, sample, edits, {"hair": region}, model.apply == "change",
+                                            colour_blur=blur, feather=feather)
                 for e, image in zip(edits, edited, strict=True):
                     crop = warp_to_crop(image, sample.transform, size)
                     ok = reads(crop) == e.value
@@ -126,8 +133,8 @@ def main() -> None:
                         real_blond.append(colour_where_changed(sample.crop, crop, band, sample.crop))
             if n == 0:
                 print(f"real blond hair (held-out blondes, where {name}'s ->black acts): {describe(real_blond)}")
-            print(f"{name}: " + ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in sorted(result.items())),
-                  flush=True)
+            read = ", ".join(f"{k} {np.mean(v):.1%} ({len(v)})" for k, v in sorted(result.items()))
+            print(f"{name} (--colour-blur {blur:g} --feather {feather:g}): {read}", flush=True)
             print(f"{name}: ->blond hair colour: {describe(colour)}", flush=True)
 
 

@@ -99,6 +99,12 @@ def info_cmd(model: str, as_json: bool) -> None:
                 "imported_from"):
         if key in prov:
             click.echo(f"{key + ':':<11} {json.dumps(prov[key]) if isinstance(prov[key], dict) else prov[key]}")
+    link = prov.get("started_from")  # `stylize-train --init-from`: each file it went on from, newest first
+    while isinstance(link, dict):
+        click.echo(f"{'from:':<11} {link.get('file', '?')} at step {link.get('steps', '?')}, itself trained "
+                   f"{link.get('train_seconds', '?')} s ({link.get('train_cpu_seconds', '?')} CPU s) on "
+                   f"{link.get('device', '?')}")
+        link = link.get("started_from")
 
 
 @main.command("import-stargan")

@@ -29,6 +29,10 @@ CENTRE_SHARE, HALF_WIDTH, HALF_HEIGHT, SOFTNESS = 0.4, 1.1, 1.05, 0.15
 # crop, where CelebA's hair-colour difference (mean blond crop - mean black crop) is lowest and real blonds' backdrops
 # are brightest (docs/celeba-experiments.md, *Hiding the backdrop, and more CPU time*).
 HEAD = (-0.4, 1.7, 4.0, 0.2)
+# The face's skin, the inner face and the jaw and cheeks below and beside it: centred 0.6 of the way from the eyes to
+# the mouth, 1.15 eye distances to each side and 1.55 eye-to-mouth distances down and up (the trainer's
+# --lambda-skin; where the bundled celeba model's --gender female drew a sheet of dark hair over men's faces).
+SKIN = (0.6, 1.15, 1.55, 0.15)
 
 
 def face_template(alignment: Alignment) -> Alignment:
@@ -66,6 +70,12 @@ def head(alignment: Alignment, size: int) -> np.ndarray:
     """S×S float32: 1 over the template's head and where hair usually falls, 0 over the backdrop beside it and
     the top corners (the trainer's ``--hide-backdrop``). ValueError for crops not aligned to a face template."""
     return ellipse(face_template(alignment), size, *HEAD)
+
+
+def skin(alignment: Alignment, size: int) -> np.ndarray:
+    """S×S float32: 1 over the template's face skin (inner face, cheeks and jaw), 0 outside. ValueError for crops
+    not aligned to a face template."""
+    return ellipse(face_template(alignment), size, *SKIN)
 
 
 def edit_region(alignment: Alignment, size: int, groups: Iterable[str], mode: str = "auto") -> np.ndarray | None:

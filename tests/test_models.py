@@ -219,7 +219,24 @@ def test_models_and_info_commands(model_file):
     assert r.exit_code == 0, r.output
     assert "--hair black|blond" in r.output and "--gender female|male" in r.output
     r = CliRunner().invoke(main, ["info", str(model_file)])
-    assert r.exit_code == 0 and "conv_dim 8" in r.output
+    assert r.exit_code == 0 and "conv_dim 8" in r.output and "from:" not in r.output
+
+
+def test_info_shows_each_file_a_model_went_on_from(model_file, tmp_path):
+    import shutil
+
+    from stylize.models.modelfile import update_provenance
+
+    path = tmp_path / "m.safetensors"
+    shutil.copy(model_file, path)
+    first = {"file": "gpu.safetensors", "steps": 20, "train_seconds": 620, "train_cpu_seconds": 969, "device": "cuda"}
+    update_provenance(path, started_from={"file": "skin.safetensors", "steps": 28, "train_seconds": 2964,
+                                          "train_cpu_seconds": 2726, "device": "cpu", "started_from": first})
+    r = CliRunner().invoke(main, ["info", str(path)])
+    lines = [line for line in r.output.splitlines() if line.startswith("from:")]
+    assert r.exit_code == 0 and lines == [
+        "from:       skin.safetensors at step 28, itself trained 2964 s (2726 CPU s) on cpu",
+        "from:       gpu.safetensors at step 20, itself trained 620 s (969 CPU s) on cuda"], r.output
 
 
 def test_help_explains_itself():

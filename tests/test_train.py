@@ -851,8 +851,11 @@ def test_a_run_started_from_a_model_file_carries_its_networks_and_steps_and_one_
     assert prov["steps"] == 5 and prov["recipe"]["init_from"] == str(tmp_path / "parent" / "model.safetensors")
     assert prov["started_from"] == {"file": "model.safetensors", "steps": 3, "train_seconds": before["train_seconds"],
                                     "train_cpu_seconds": before["train_cpu_seconds"], "device": "cpu",
-                                    "torch": torch.__version__, "date": before["date"]}
+                                    "torch": torch.__version__, "date": before["date"], "recipe": before["recipe"]}
     assert [int(line.split(",")[0]) for line in (run / "losses.csv").read_text().splitlines()[1:]] == [4, 5]
+    train([*args, "--init-from", run / "model.safetensors", "--lambda-skin", "1"], tmp_path / "third", 6)
+    link = load_model(tmp_path / "third" / "model.safetensors").provenance["started_from"]  # a chain keeps each link
+    assert link["steps"] == 5 and link["started_from"] == prov["started_from"] and link["recipe"] == prov["recipe"]
     model = load_model(parent)
     save_model(tmp_path / "no-d.safetensors", model.generator, None, model.schema, model.image_size,
                model.alignment, model.provenance)
@@ -1058,6 +1061,45 @@ def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
     assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_green"] == 5
 
 
+def test_the_skin_charge_costs_moves_of_the_skin_past_its_margin(tmp_path):
+    """A face darkened over its skin costs, in proportion to how much of the skin; the same change outside the skin
+    ellipse, or one under the margin, costs nothing; a run logs the charge and records its weight and margin, and a
+    set whose crops are not faces is refused by name."""
+
+    from stylize.models.alignment import Alignment
+    from stylize.pipeline.regions import skin
+    from stylize.train.colour_guide import skin_moved
+
+    weights = torch.from_numpy(skin(Alignment(), 32))
+    assert weights[16, 16] == 1 and weights[0, 0] == 0 and weights[31, 16] > 0  # the jaw, which inner_face leaves
+    face = torch.full((1, 3, 32, 32), 0.3)
+    dark = face - 0.5
+    assert skin_moved(dark, face, weights, 0.04) > 0.1
+    assert skin_moved(face + 0.01, face, weights, 0.04) == 0  # about 1 L* level: under the margin
+    outside = face.clone()
+    outside[..., weights == 0] = -0.2
+    assert skin_moved(outside, face, weights, 0.0) == 0
+    half = face.clone()
+    half[..., :16] = dark[..., :16]  # the left half: its share of the skin's weight, of the charge
+    share = weights[:, :16].sum() / weights.sum()
+    assert 0.4 < share < 0.6
+    assert abs(skin_moved(half, face, weights, 0.04) - skin_moved(dark, face, weights, 0.04) * share) < 1e-5
+
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--lambda-skin", "5", "--skin-margin", "0.02"], run, 4)
+    with open(run / "losses.csv") as f:
+        read = [float(r["G_skin"]) for r in csv.DictReader(f) if r["G_skin"]]
+    assert read and all(v >= 0 for v in read)
+    recipe = load_model(run / "model.safetensors").provenance["recipe"]
+    assert recipe["lambda_skin"] == 5 and recipe["skin_margin"] == 0.02
+    anime = standins.make_anime(tmp_path / "anime")
+    r = CliRunner().invoke(main, ["anime-sketch", "--data", str(anime), "--lambda-skin", "1", "--run",
+                                  str(tmp_path / "bad"), *TINY])
+    assert r.exit_code == 2 and "--lambda-skin" in r.output and "not aligned to a face" in r.output, r.output
+    assert not (tmp_path / "bad").exists()
+
+
 def test_the_identity_term_is_logged_and_recorded(tmp_path):
     """--lambda-id: G's distance from the face when asked for its own labels, logged each G step, its weight kept in
     the model file; a G fresh from its start changes the face a little, so the term is above zero."""
@@ -1084,7 +1126,8 @@ def test_training_help_files_every_trainer_option_under_a_heading():
     titles = [line.rstrip(":") for line in r.output.splitlines() if line and not line[0].isspace() and line[-1] == ":"]
     assert titles == ["Options", *SECTIONS]
     experimental = r.output.split(list(SECTIONS)[-1])[1]
-    assert "--lambda-green" in experimental and "--mask-teacher" in experimental and "--lambda-rec" not in experimental
+    assert "--mask-teacher" in experimental and "--lambda-rec" not in experimental
+    assert "--lambda-skin" not in experimental and "--lambda-green" not in experimental  # the bundled celeba's terms
     assert "--run, --run-dir" in r.output.split("Model:")[0]
 
 

@@ -57,6 +57,15 @@ def greener(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return F.relu(a_real.clamp(max=0) - a_fake).mean()
 
 
+def skin_moved(fake: torch.Tensor, real: torch.Tensor, skin: torch.Tensor, margin: float) -> torch.Tensor:
+    """How far G moved the face's skin (``--lambda-skin``): the mean over ``skin``'s weights (S×S) of
+    relu(|Lab_fake − Lab_real| − margin), Lab in units of 256. Charged for darkening alone, the bundled celeba model
+    traded the dark sheet its →female edits lay over men's faces for a pale yellow wash on the same side
+    (docs/celeba-experiments.md), so every move of colour or lightness counts past the margin."""
+    moved = (rgb_to_lab((fake.float() + 1) / 2) - rgb_to_lab((real.float() + 1) / 2)).norm(dim=1)
+    return (F.relu(moved - margin) * skin).sum((1, 2)).mean() / skin.sum()
+
+
 def soft_histograms(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """N×3×S×S images in [-1, 1] and P pixel weights over the flattened S×S → N×BINS³ square-rooted Lab histograms
     (Hellinger features). Each channel's value is shared linearly between its two nearest bin centres."""

@@ -34,11 +34,11 @@ from tqdm import tqdm
 from stylize.models.architectures import build_generator
 from stylize.models.modelfile import StyleModel, load_for_run, save_model
 from stylize.models.stargan import Discriminator
-from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head, inner_face
+from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head, inner_face, skin
 from stylize.pipeline.translate import CHANGE_FLOOR, blur_colour, cpu_has_fast_bfloat16
 
 from .augment import augment, parse_policy
-from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice
+from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice, skin_moved
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
 from .guide import guide_loss, load_guide
 from .losses import (
@@ -97,6 +97,8 @@ class TrainConfig:
     lambda_colour_guide: float = 0.0
     lambda_colour_match: float = 0.0
     lambda_green: float = 0.0
+    lambda_skin: float = 0.0
+    skin_margin: float = 0.04
     lambda_id: float = 0.0
     lambda_proto: float = 0.0
     proto_groups: str = ""
@@ -150,6 +152,8 @@ class TrainConfig:
         for name in ("sample_every", "checkpoint_every", "log_every", "reg_every"):
             if getattr(self, name) < 1:
                 return "--" + name.replace("_", "-"), f"{getattr(self, name)} must be 1 or more (iterations)"
+        if not 0 <= self.skin_margin < 1:
+            return "--skin-margin", f"{self.skin_margin:g} must lie in [0, 1) (a Lab distance in units of 256)"
         if self.checkpoint_minutes < 0:
             return "--checkpoint-minutes", f"{self.checkpoint_minutes:g} must be 0 (only by iterations) or more"
         if self.colour != "rgb" and self.arch == "stargan":
@@ -243,6 +247,7 @@ class CheckedConfig:
     start: StyleModel | None  # --init-from, on the CPU
     negatives_kept: tuple[str, ...] = ()  # groups D's classifier is charged on for the --negatives (all when empty)
     hidden_face: np.ndarray | None = None  # --hair-cls-hides-face: 1 where D's hair classifier sees grey
+    skin: np.ndarray | None = None  # --lambda-skin: the face's skin, where G is charged for moving it
 
 
 def _blaming(option: str, check: Callable[[], T]) -> T:
@@ -295,7 +300,9 @@ def check_config(config: TrainConfig, spec: DatasetSpec, resuming: bool = False)
                                              f"({', '.join(sorted(COLOUR_GROUPS))}), and these labels have no other")
     hidden_face = (_blaming("--hair-cls-hides-face", lambda: hair_blind_mask(spec, config.image_size))
                    if config.hair_cls_hides_face else None)
-    return CheckedConfig(policy, guided, taught, region, teacher, proto, start, kept, hidden_face)
+    skin_weights = (_blaming("--lambda-skin", lambda: skin(spec.alignment, config.image_size))
+                    if config.lambda_skin > 0 else None)
+    return CheckedConfig(policy, guided, taught, region, teacher, proto, start, kept, hidden_face, skin_weights)
 
 
 def hair_blind_mask(spec: DatasetSpec, size: int) -> np.ndarray:
@@ -383,6 +390,7 @@ class Trainer:
         self.head = None if checked.head is None else torch.from_numpy(checked.head).to(self.device)[None, None]
         self.hidden_face = (None if checked.hidden_face is None else
                             torch.from_numpy(checked.hidden_face).to(self.device)[None, None])
+        self.skin = None if checked.skin is None else torch.from_numpy(checked.skin).to(self.device)
         # --hair-cls-hides-face: the groups D classifies with the inner face hidden, and the rest
         self.blind_groups = tuple(g.name for g in spec.schema.groups if g.name in OUTSIDE_FACE_GROUPS)
         self.sighted_groups = tuple(g.name for g in spec.schema.groups if g.name not in OUTSIDE_FACE_GROUPS)
@@ -431,9 +439,10 @@ class Trainer:
         self.D.load_state_dict(model.discriminator.state_dict())
         prov = model.provenance
         self.step = int(prov.get("steps", 0))
+        # the file's recipe and its own start go along, so a chain of runs keeps every link's settings and cost
         self.started_from = {"file": Path(model.path).name, "steps": self.step,
-                             **{k: prov[k] for k in ("train_seconds", "train_cpu_seconds", "device", "torch", "date")
-                                if k in prov}}
+                             **{k: prov[k] for k in ("train_seconds", "train_cpu_seconds", "device", "torch", "date",
+                                                     "recipe", "started_from") if k in prov}}
 
     def save_checkpoint(self) -> None:
         """Atomic: written to a temporary name and renamed, so a kill mid-write keeps the previous one."""
@@ -621,6 +630,10 @@ class Trainer:
                     g_green = greener(x_fake, x_real)
                     g_loss = g_loss + cfg.lambda_green * g_green
                     log.update(G_green=g_green.item())
+                if self.skin is not None:
+                    g_skin = skin_moved(x_fake, x_real, self.skin, cfg.skin_margin)
+                    g_loss = g_loss + cfg.lambda_skin * g_skin
+                    log.update(G_skin=g_skin.item())
                 if self.colour_guide is not None:
                     g_colour, g_match = colour_guide_losses(self.colour_guide, x_fake, cls_trg, schema)
                     g_loss = g_loss + cfg.lambda_colour_guide * g_colour + cfg.lambda_colour_match * g_match
@@ -695,6 +708,7 @@ class Trainer:
                   ["G_colour", "G_match"] if self.colour_guide is not None else []) + (
                   ["G_change_tv"] if cfg.lambda_change_tv > 0 else []) + (
                   ["G_green"] if cfg.lambda_green > 0 else []) + (
+                  ["G_skin"] if cfg.lambda_skin > 0 else []) + (
                   ["G_id"] if cfg.lambda_id > 0 else []) + (
                   ["G_proto"] if cfg.lambda_proto > 0 else []) + (
                   ["D_cls_painted"] if cfg.negatives and cfg.negatives_for != "critic" else [])
