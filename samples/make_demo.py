@@ -10,6 +10,7 @@ tracker and the temporal smoothing real work; a soft two-note tone checks that t
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import subprocess
 import sys
@@ -79,8 +80,17 @@ def figure(edited: Path, out: Path, source: Path = CLIP) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--figure":
-        figure(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else
-               Path(__file__).with_name("readme") / "demo.jpg")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--figure", type=Path, metavar="EDITED",
+                    help="instead of rendering the clip, make the README's before/after picture from EDITED, the "
+                         "clip as `stylize video` edited it")
+    ap.add_argument("out", nargs="?", type=Path,
+                    help="the clip to write (default: samples/astronaut.mp4), or with --figure the picture "
+                         "(default: samples/readme/demo.jpg)")
+    args = ap.parse_args()
+    if args.figure is None:
+        main(args.out or CLIP)
+    elif not args.figure.is_file():
+        ap.error(f"{args.figure}: no such file")
     else:
-        main(Path(sys.argv[1]) if len(sys.argv) > 1 else CLIP)
+        figure(args.figure, args.out or Path(__file__).with_name("readme") / "demo.jpg")

@@ -72,6 +72,19 @@ def test_readme_demo_command_edits_the_hair_and_keeps_the_rest(tmp_path):
     assert np.abs(picture[360:, :360] - dst[0][:, 140:500]).mean() < 3
 
 
+def test_the_demo_script_explains_itself_and_refuses_a_missing_edit_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    script = str(DEMO.with_name("make_demo.py"))
+    r = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--figure EDITED" in r.stdout and "public-domain" in r.stdout
+    r = subprocess.run([sys.executable, script, "--figure", str(tmp_path / "missing.mp4")], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and "missing.mp4: no such file" in r.stderr and "Traceback" not in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_the_bundled_celeba_model_in_bfloat16_edits_as_in_float32(monkeypatch):
     """``--precision auto`` runs the shipped generator in bfloat16 where the CPU has it (README *Speed*): on the
     demo's real faces its output stays within a few grey levels of float32's, for every edit it offers."""
