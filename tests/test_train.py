@@ -1098,6 +1098,10 @@ def test_the_skin_charge_costs_moves_of_the_skin_past_its_margin(tmp_path):
                                   str(tmp_path / "bad"), *TINY])
     assert r.exit_code == 2 and "--lambda-skin" in r.output and "not aligned to a face" in r.output, r.output
     assert not (tmp_path / "bad").exists()
+    r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--lambda-skin", "1", "--skin-margin", "1", "--run",
+                                  str(tmp_path / "bad"), *TINY])
+    assert r.exit_code == 2 and "--skin-margin: 1 must lie in [0, 1)" in r.output, r.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_the_identity_term_is_logged_and_recorded(tmp_path):
