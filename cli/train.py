@@ -77,6 +77,11 @@ _HELP = {
                    "bundled before it drew a sheet of dark hair over one side of a man's face (README, *A man asked "
                    "for female*); the bundled one trained on with it (10, margin 0). Needs face crops. 0: none.",
     "skin_margin": "How far (Lab distance, units of 256) --lambda-skin lets a skin pixel move for free.",
+    "lambda_vivid": "Weight of a charge on G making pixels more vivid (Lab chroma) than --vivid-floor and than they "
+                    "were: no real hair colour is vivid, yet a heavier --lambda-cls painted red crowns and pink or "
+                    "blue smudges (docs/celeba-experiments.md). Not for sets whose targets are vivid (anime). 0: none.",
+    "vivid_floor": "The Lab chroma (units of 256) up to which --lambda-vivid lets G colour a pixel for free; 0.14 is "
+                   "about the most vivid real hair in CelebA.",
     "lambda_id": "Weight of an identity term: G asked for the face's own labels should return it unchanged (L1, as "
                  "the cycle's). Shuffled targets ask G for a face's own value of a group often (a blond asked "
                  "blond), and the cycle alone does not charge what G paints then: streaks in hair that was already "
@@ -201,7 +206,7 @@ SECTIONS = {
         "guide_robust", "lambda_colour_guide", "lambda_colour_match", "lambda_id", "lambda_proto", "proto_groups",
         "proto_k", "proto_alpha", "proto_target", "proto_match", "mask_teacher", "lambda_teacher",
         "lambda_teacher_change", "teacher_groups", "hide_backdrop", "hair_cls_hides_face", "negatives",
-        "negatives_share", "negatives_for"),
+        "negatives_share", "negatives_for", "lambda_vivid", "vivid_floor"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -27,6 +28,7 @@ from stylize.train.evaluate import (
     plaid,
     stripe_power,
     transplant_ceiling,
+    vivid_share,
 )
 
 from . import standins
@@ -342,6 +344,18 @@ def test_painted_counts_the_face_whose_colour_moved_and_shaded_the_face_darkened
     sheet[:, 92:] = (25, 20, 18)  # dark hair over the right half of the region: its colour barely moves
     painted, shaded = painted_and_shaded(face, sheet, where)
     assert shaded == pytest.approx(0.5, abs=0.05) and painted < shaded / 2
+
+
+def test_vivid_counts_colour_painted_past_any_hair_not_a_blond_or_what_was_there():
+    face = portrait()[:256, 100:356]
+    assert vivid_share(face, face) == 0.0
+    crown = face.copy()
+    crown[:64] = (200, 40, 50)  # a red crown over the top quarter
+    assert vivid_share(face, crown) == pytest.approx(0.25, abs=0.02)
+    assert vivid_share(crown, crown) == 0.0  # vivid already, and kept
+    blond = face.copy()
+    blond[:64] = (205, 180, 130)  # the same quarter turned a real blond
+    assert vivid_share(face, blond) < 0.01
 
 
 def test_plaid_tells_strokes_and_blocks_from_a_blur():
@@ -1035,6 +1049,18 @@ def test_a_colour_blurred_run_trains_on_what_stylize_pastes(tmp_path):
     assert trainer.colour_blurred(x, g) is g
 
 
+def charged_run(tmp_path: Path, flags: list[str], column: str) -> dict:
+    """Trains the stand-in CelebA set a few steps with ``flags``; the charge's ``column`` must be logged and never
+    negative. The run's recipe, as its model file records it."""
+    data = standins.make_celeba(tmp_path / "data")
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, *flags], run, 4)
+    with open(run / "losses.csv") as f:
+        read = [float(r[column]) for r in csv.DictReader(f) if r[column]]
+    assert read and all(v >= 0 for v in read)
+    return load_model(run / "model.safetensors").provenance["recipe"]
+
+
 def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
     """A brown turned olive costs; the same brown turned redder or lighter costs nothing, and so does green
     backdrop G leaves as it was; a run logs the charge and records its weight."""
@@ -1052,13 +1078,34 @@ def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
     half[..., :4] = olive[..., :4]  # half the face turned olive: half the charge
     assert abs(greener(half, brown) - greener(olive, brown) / 2) < 1e-6
 
-    data = standins.make_celeba(tmp_path / "data")
-    run = tmp_path / "run"
-    train(["celeba", "--data", data, "--lambda-green", "5"], run, 4)
-    with open(run / "losses.csv") as f:
-        read = [float(r["G_green"]) for r in csv.DictReader(f) if r["G_green"]]
-    assert read and all(v >= 0 for v in read)
-    assert load_model(run / "model.safetensors").provenance["recipe"]["lambda_green"] == 5
+    assert charged_run(tmp_path, ["--lambda-green", "5"], "G_green")["lambda_green"] == 5
+
+
+def test_the_vivid_charge_costs_colour_past_the_floor_and_the_input(tmp_path):
+    """Black hair painted red costs; the same hair turned blond (duller than the floor) costs nothing, and so does
+    a red the input had and G kept; half the red, half the charge; a run logs the charge and records its weight and
+    floor, and a floor outside [0, 1) is a one-line usage error."""
+
+    from stylize.train.colour_guide import chroma, more_vivid
+
+    black = torch.full((1, 3, 8, 8), -0.8)
+    red = torch.tensor([0.6, -0.7, -0.6]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
+    blond = torch.tensor([0.57, 0.37, 0.02]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
+    assert float(chroma(red).mean()) > 0.2 and 0.05 < float(chroma(blond).mean()) < 0.14
+    assert more_vivid(red, black, 0.14) > 0.05
+    assert more_vivid(blond, black, 0.14) == 0
+    assert more_vivid(red, red, 0.14) == 0 and more_vivid(black, red, 0.14) == 0
+    assert more_vivid(red, black, 0.0) > more_vivid(red, black, 0.14)
+    half = black.clone()
+    half[..., :4] = red[..., :4]
+    assert abs(more_vivid(half, black, 0.14) - more_vivid(red, black, 0.14) / 2) < 1e-6
+
+    recipe = charged_run(tmp_path, ["--lambda-vivid", "5", "--vivid-floor", "0.1"], "G_vivid")
+    assert recipe["lambda_vivid"] == 5 and recipe["vivid_floor"] == 0.1
+    r = CliRunner().invoke(main, ["celeba", "--data", str(tmp_path / "data"), "--lambda-vivid", "1", "--vivid-floor",
+                                  "-0.1", "--run", str(tmp_path / "bad"), *TINY])
+    assert r.exit_code == 2 and "--vivid-floor: -0.1 must lie in [0, 1)" in r.output, r.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_the_skin_charge_costs_moves_of_the_skin_past_its_margin(tmp_path):
@@ -1085,14 +1132,9 @@ def test_the_skin_charge_costs_moves_of_the_skin_past_its_margin(tmp_path):
     assert 0.4 < share < 0.6
     assert abs(skin_moved(half, face, weights, 0.04) - skin_moved(dark, face, weights, 0.04) * share) < 1e-5
 
-    data = standins.make_celeba(tmp_path / "data")
-    run = tmp_path / "run"
-    train(["celeba", "--data", data, "--lambda-skin", "5", "--skin-margin", "0.02"], run, 4)
-    with open(run / "losses.csv") as f:
-        read = [float(r["G_skin"]) for r in csv.DictReader(f) if r["G_skin"]]
-    assert read and all(v >= 0 for v in read)
-    recipe = load_model(run / "model.safetensors").provenance["recipe"]
+    recipe = charged_run(tmp_path, ["--lambda-skin", "5", "--skin-margin", "0.02"], "G_skin")
     assert recipe["lambda_skin"] == 5 and recipe["skin_margin"] == 0.02
+    data = tmp_path / "data"
     anime = standins.make_anime(tmp_path / "anime")
     r = CliRunner().invoke(main, ["anime-sketch", "--data", str(anime), "--lambda-skin", "1", "--run",
                                   str(tmp_path / "bad"), *TINY])

@@ -24,6 +24,9 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
 - shaded: the same share for lightness that fell by more than SHADED: a sheet of dark hair drawn over a cheek, or a
   face half in shadow, which the colour of ``painted`` does not see; stained: the share of edits that shaded more
   than STAINED of the inner face, how often a user meets such a face (`stylize` warns when it is common);
+- vivid: the share of the whole crop that the edit made more vivid than VIVID (Lab chroma) and than it was by more
+  than VIVID_RISE: the red crowns and blue smudges a heavier classification term paints over hair, where the inner
+  face's ``painted`` does not look (no CelebA hair colour reaches VIVID);
 - own value change: the mean change (grey levels) when asked for what the face already has (a blond asked blond),
   which should be nothing: G's streaks or glow there are what a user sees on a face already of the asked colour;
 - reconstruction L1: mean |x − G(G(x, c_trg), c_org)| on model-size crops in [−1, 1] (the training loss's scale).
@@ -62,6 +65,7 @@ LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 SAME_PERSON = 0.6  # dlib's threshold on descriptor distance
 LAYOUT_SIZE, LAYOUT_KEPT = 16, 0.5
 PAINTED = 20.0  # a*b* distance (OpenCV's 8-bit Lab, ~CIE units) past which a pixel's colour counts as painted
+VIVID, VIVID_RISE = 40.0, 10.0  # 8-bit Lab chroma: CelebA hair stays under ~30, a painted red crown reaches 50-66
 SHADED = 40.0  # fall in OpenCV's 8-bit L (L* × 2.55) past which a pixel counts as shaded: skin to dark hair is ~100
 GRID_ROWS = 8
 JUDGE_DIMS = (3, 32, 64, 128, 256)  # channels: the input, then the four stages
@@ -255,6 +259,14 @@ def painted_and_shaded(before: np.ndarray, after: np.ndarray, where: np.ndarray)
     return float(painted[where].mean()), float(shaded[where].mean())
 
 
+def vivid_share(before: np.ndarray, after: np.ndarray) -> float:
+    """The share of the crop (S×S×3 uint8 RGB) whose Lab chroma ``after`` is past VIVID and past its own ``before``
+    by more than VIVID_RISE: colour the edit painted that no hair has, a vivid scarf or lip left as it was not."""
+    chroma = [np.hypot(*(cv2.cvtColor(im, cv2.COLOR_RGB2LAB)[..., 1:].astype(np.float32) - 128).transpose(2, 0, 1))
+              for im in (before, after)]
+    return float(((chroma[1] > VIVID) & (chroma[1] > chroma[0] + VIVID_RISE)).mean())
+
+
 def layout_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two RGB crops' luminance at 16x16: high while the face keeps its layout."""
     small = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), (LAYOUT_SIZE, LAYOUT_SIZE),
@@ -428,6 +440,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     grid_at = set(picks[np.linspace(0, len(picks) - 1, min(GRID_ROWS, len(picks))).round().astype(int)].tolist())
     layout: dict[str, list[float]] = {}
     painted: dict[str, list[float]] = {}
+    vivid: dict[str, list[float]] = {}
     shaded: dict[str, list[float]] = {}
     soft_inner = inner_face(spec.alignment, size) if face_model else None
     inner = soft_inner > 0.5 if soft_inner is not None else None
@@ -475,6 +488,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
             if inner is not None:
                 moved = painted_and_shaded(crops[0], crops[1 + k], inner)
                 painted.setdefault(key, []).append(moved[0])
+                vivid.setdefault(key, []).append(vivid_share(crops[0], crops[1 + k]))
                 shaded.setdefault(key, []).append(moved[1])
             stripes_edited[key] = stripes_edited.get(key, 0) + stripe_power(crops[1 + k:2 + k])
             if ref is not None:
@@ -504,6 +518,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "layout_kept": rate([float(c >= LAYOUT_KEPT) for v in layout.values() for c in v]),
         "plaid": plaid(stripes_edited, stripes_real),
         **({"painted": {k: rate(v) for k, v in sorted(painted.items())}} if painted else {}),
+        **({"vivid": {k: rate(v) for k, v in sorted(vivid.items())}} if vivid else {}),
         **({"shaded": {k: rate(v) for k, v in sorted(shaded.items())}} if shaded else {}),
         **({"stained": {k: rate([x > STAINED for x in v]) for k, v in sorted(shaded.items())}} if shaded else {}),
         # mean change, grey levels of 255 over the crop, when asked for the face's own value (a blond asked blond):

@@ -38,7 +38,7 @@ from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head, inner_face, skin
 from stylize.pipeline.translate import CHANGE_FLOOR, blur_colour, cpu_has_fast_bfloat16
 
 from .augment import augment, parse_policy
-from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice, skin_moved
+from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice, more_vivid, skin_moved
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
 from .guide import guide_loss, load_guide
 from .losses import (
@@ -99,6 +99,8 @@ class TrainConfig:
     lambda_green: float = 0.0
     lambda_skin: float = 0.0
     skin_margin: float = 0.04
+    lambda_vivid: float = 0.0
+    vivid_floor: float = 0.14
     lambda_id: float = 0.0
     lambda_proto: float = 0.0
     proto_groups: str = ""
@@ -154,6 +156,8 @@ class TrainConfig:
                 return "--" + name.replace("_", "-"), f"{getattr(self, name)} must be 1 or more (iterations)"
         if not 0 <= self.skin_margin < 1:
             return "--skin-margin", f"{self.skin_margin:g} must lie in [0, 1) (a Lab distance in units of 256)"
+        if not 0 <= self.vivid_floor < 1:
+            return "--vivid-floor", f"{self.vivid_floor:g} must lie in [0, 1) (a Lab chroma in units of 256)"
         if self.checkpoint_minutes < 0:
             return "--checkpoint-minutes", f"{self.checkpoint_minutes:g} must be 0 (only by iterations) or more"
         if self.colour != "rgb" and self.arch == "stargan":
@@ -630,6 +634,10 @@ class Trainer:
                     g_green = greener(x_fake, x_real)
                     g_loss = g_loss + cfg.lambda_green * g_green
                     log.update(G_green=g_green.item())
+                if cfg.lambda_vivid > 0:
+                    g_vivid = more_vivid(x_fake, x_real, cfg.vivid_floor)
+                    g_loss = g_loss + cfg.lambda_vivid * g_vivid
+                    log.update(G_vivid=g_vivid.item())
                 if self.skin is not None:
                     g_skin = skin_moved(x_fake, x_real, self.skin, cfg.skin_margin)
                     g_loss = g_loss + cfg.lambda_skin * g_skin
@@ -709,6 +717,7 @@ class Trainer:
                   ["G_change_tv"] if cfg.lambda_change_tv > 0 else []) + (
                   ["G_green"] if cfg.lambda_green > 0 else []) + (
                   ["G_skin"] if cfg.lambda_skin > 0 else []) + (
+                  ["G_vivid"] if cfg.lambda_vivid > 0 else []) + (
                   ["G_id"] if cfg.lambda_id > 0 else []) + (
                   ["G_proto"] if cfg.lambda_proto > 0 else []) + (
                   ["D_cls_painted"] if cfg.negatives and cfg.negatives_for != "critic" else [])
