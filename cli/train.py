@@ -80,6 +80,10 @@ _HELP = {
     "lambda_vivid": "Weight of a charge on G making pixels more vivid (Lab chroma) than --vivid-floor and than they "
                     "were: no real hair colour is vivid, yet a heavier --lambda-cls painted red crowns and pink or "
                     "blue smudges (docs/celeba-experiments.md). Not for sets whose targets are vivid (anime). 0: none.",
+    "lambda_backdrop": "Weight of a charge on G changing the backdrop (the crop beside and above the template's head "
+                       "and hair), as --lambda-skin's over the skin and at its --skin-margin: a heavier --lambda-cls "
+                       "drew glows round heads and blobs on the wall beside them (docs/celeba-experiments.md). Needs "
+                       "face crops. 0: none.",
     "vivid_floor": "The Lab chroma (units of 256) up to which --lambda-vivid lets G colour a pixel for free; 0.14 is "
                    "about the most vivid real hair in CelebA.",
     "lambda_id": "Weight of an identity term: G asked for the face's own labels should return it unchanged (L1, as "
@@ -206,7 +210,7 @@ SECTIONS = {
         "guide_robust", "lambda_colour_guide", "lambda_colour_match", "lambda_id", "lambda_proto", "proto_groups",
         "proto_k", "proto_alpha", "proto_target", "proto_match", "mask_teacher", "lambda_teacher",
         "lambda_teacher_change", "teacher_groups", "hide_backdrop", "hair_cls_hides_face", "negatives",
-        "negatives_share", "negatives_for", "lambda_vivid", "vivid_floor"),
+        "negatives_share", "negatives_for", "lambda_vivid", "vivid_floor", "lambda_backdrop"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,7 @@ from stylize.train.evaluate import (
     layout_correlation,
     painted_and_shaded,
     plaid,
+    spilled,
     stripe_power,
     transplant_ceiling,
     vivid_share,
@@ -356,6 +358,20 @@ def test_vivid_counts_colour_painted_past_any_hair_not_a_blond_or_what_was_there
     blond = face.copy()
     blond[:64] = (205, 180, 130)  # the same quarter turned a real blond
     assert vivid_share(face, blond) < 0.01
+
+
+def test_spill_counts_the_backdrop_an_edit_changed_not_the_head():
+    face = portrait()[:256, 100:356]
+    backdrop = np.zeros(face.shape[:2], bool)
+    backdrop[:, :64] = True  # the left quarter
+    assert spilled(face, face, backdrop) == 0.0
+    blob = face.copy()
+    blob[:128, :64] = (20, 20, 20)  # a dark blob over half the backdrop
+    blob[128:, :64] = np.clip(blob[128:, :64].astype(int) + 8, 0, 255)  # the other half a shade lighter: noise
+    assert spilled(face, blob, backdrop) == pytest.approx(0.5, abs=0.05)
+    hair = face.copy()
+    hair[:, 64:] = (205, 180, 130)  # everything outside the backdrop recoloured
+    assert spilled(face, hair, backdrop) == 0.0
 
 
 def test_plaid_tells_strokes_and_blocks_from_a_blur():
@@ -1115,22 +1131,22 @@ def test_the_skin_charge_costs_moves_of_the_skin_past_its_margin(tmp_path):
 
     from stylize.models.alignment import Alignment
     from stylize.pipeline.regions import skin
-    from stylize.train.colour_guide import skin_moved
+    from stylize.train.colour_guide import lab_moved
 
     weights = torch.from_numpy(skin(Alignment(), 32))
     assert weights[16, 16] == 1 and weights[0, 0] == 0 and weights[31, 16] > 0  # the jaw, which inner_face leaves
     face = torch.full((1, 3, 32, 32), 0.3)
     dark = face - 0.5
-    assert skin_moved(dark, face, weights, 0.04) > 0.1
-    assert skin_moved(face + 0.01, face, weights, 0.04) == 0  # about 1 L* level: under the margin
+    assert lab_moved(dark, face, weights, 0.04) > 0.1
+    assert lab_moved(face + 0.01, face, weights, 0.04) == 0  # about 1 L* level: under the margin
     outside = face.clone()
     outside[..., weights == 0] = -0.2
-    assert skin_moved(outside, face, weights, 0.0) == 0
+    assert lab_moved(outside, face, weights, 0.0) == 0
     half = face.clone()
     half[..., :16] = dark[..., :16]  # the left half: its share of the skin's weight, of the charge
     share = weights[:, :16].sum() / weights.sum()
     assert 0.4 < share < 0.6
-    assert abs(skin_moved(half, face, weights, 0.04) - skin_moved(dark, face, weights, 0.04) * share) < 1e-5
+    assert abs(lab_moved(half, face, weights, 0.04) - lab_moved(dark, face, weights, 0.04) * share) < 1e-5
 
     recipe = charged_run(tmp_path, ["--lambda-skin", "5", "--skin-margin", "0.02"], "G_skin")
     assert recipe["lambda_skin"] == 5 and recipe["skin_margin"] == 0.02
@@ -1143,6 +1159,31 @@ def test_the_skin_charge_costs_moves_of_the_skin_past_its_margin(tmp_path):
     r = CliRunner().invoke(main, ["celeba", "--data", str(data), "--lambda-skin", "1", "--skin-margin", "1", "--run",
                                   str(tmp_path / "bad"), *TINY])
     assert r.exit_code == 2 and "--skin-margin: 1 must lie in [0, 1)" in r.output, r.output
+    assert not (tmp_path / "bad").exists()
+
+
+def test_the_backdrop_charge_costs_changes_beside_the_head_only(tmp_path):
+    """The skin's charge over the backdrop: a blob beside the head costs, the hair and face recoloured cost nothing;
+    a run logs it and records its weight, and a set whose crops are not faces is refused by name."""
+    from stylize.models.alignment import Alignment
+    from stylize.pipeline.regions import head
+    from stylize.train.colour_guide import lab_moved
+
+    backdrop = torch.from_numpy(1.0 - head(Alignment(), 32))
+    assert backdrop[0, 0] > 0.99 and backdrop[16, 16] < 1e-6
+    face = torch.full((1, 3, 32, 32), 0.3)
+    inside = face.clone()
+    inside[..., backdrop < 1e-6] = -0.5
+    assert lab_moved(inside, face, backdrop, 0.0) < 1e-6
+    blob = face.clone()
+    blob[..., :8, :8] = -0.9  # a dark blob in the top left corner
+    assert lab_moved(blob, face, backdrop, 0.0) > 0.05
+
+    assert charged_run(tmp_path, ["--lambda-backdrop", "5"], "G_backdrop")["lambda_backdrop"] == 5
+    anime = standins.make_anime(tmp_path / "anime")
+    r = CliRunner().invoke(main, ["anime-sketch", "--data", str(anime), "--lambda-backdrop", "1", "--run",
+                                  str(tmp_path / "bad"), *TINY])
+    assert r.exit_code == 2 and "--lambda-backdrop" in r.output and "not aligned to a face" in r.output, r.output
     assert not (tmp_path / "bad").exists()
 
 
@@ -1173,7 +1214,9 @@ def test_training_help_files_every_trainer_option_under_a_heading():
     assert titles == ["Options", *SECTIONS]
     experimental = r.output.split(list(SECTIONS)[-1])[1]
     assert "--mask-teacher" in experimental and "--lambda-rec" not in experimental
-    assert "--lambda-skin" not in experimental and "--lambda-green" not in experimental  # the bundled celeba's terms
+    listed = re.findall(r"^  (--[a-z-]+)", experimental, re.M)  # the options themselves, not the help naming them
+    assert "--lambda-skin" not in listed and "--lambda-green" not in listed  # the bundled celeba's terms
+    assert "--lambda-vivid" in listed and "--lambda-backdrop" in listed
     assert "--run, --run-dir" in r.output.split("Model:")[0]
 
 

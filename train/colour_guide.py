@@ -72,13 +72,14 @@ def more_vivid(fake: torch.Tensor, real: torch.Tensor, floor: float) -> torch.Te
     return F.relu(chroma(fake) - chroma(real).clamp(min=floor)).mean()
 
 
-def skin_moved(fake: torch.Tensor, real: torch.Tensor, skin: torch.Tensor, margin: float) -> torch.Tensor:
-    """How far G moved the face's skin (``--lambda-skin``): the mean over ``skin``'s weights (S×S) of
-    relu(|Lab_fake − Lab_real| − margin), Lab in units of 256. Charged for darkening alone, the bundled celeba model
-    traded the dark sheet its →female edits lay over men's faces for a pale yellow wash on the same side
-    (docs/celeba-experiments.md), so every move of colour or lightness counts past the margin."""
+def lab_moved(fake: torch.Tensor, real: torch.Tensor, weights: torch.Tensor, margin: float) -> torch.Tensor:
+    """How far G moved the pixels under ``weights`` (S×S): their weighted mean of relu(|Lab_fake − Lab_real| −
+    margin), Lab in units of 256; ``--lambda-skin`` over the face's skin, ``--lambda-backdrop`` over the backdrop.
+    Charged for darkening alone, the bundled celeba model traded the dark sheet its →female edits lay over men's
+    faces for a pale yellow wash on the same side (docs/celeba-experiments.md), so every move of colour or lightness
+    counts past the margin."""
     moved = (rgb_to_lab((fake.float() + 1) / 2) - rgb_to_lab((real.float() + 1) / 2)).norm(dim=1)
-    return (F.relu(moved - margin) * skin).sum((1, 2)).mean() / skin.sum()
+    return (F.relu(moved - margin) * weights).sum((1, 2)).mean() / weights.sum()
 
 
 def soft_histograms(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

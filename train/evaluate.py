@@ -27,6 +27,8 @@ pasted onto the full-resolution image (``pipeline/composite.py``), and the face 
 - vivid: the share of the whole crop that the edit made more vivid than VIVID (Lab chroma) and than it was by more
   than VIVID_RISE: the red crowns and blue smudges a heavier classification term paints over hair, where the inner
   face's ``painted`` does not look (no CelebA hair colour reaches VIVID);
+- spill: the share of the backdrop (the crop outside the template's head and hair ellipse) whose colour or lightness
+  the edit moved by more than SPILL: glows round the head and blobs on the wall, which real footage showed;
 - own value change: the mean change (grey levels) when asked for what the face already has (a blond asked blond),
   which should be nothing: G's streaks or glow there are what a user sees on a face already of the asked colour;
 - reconstruction L1: mean |x − G(G(x, c_trg), c_org)| on model-size crops in [−1, 1] (the training loss's scale).
@@ -53,7 +55,7 @@ from stylize.models.schema import DomainSchema, Group
 from stylize.pipeline.align import face_transform, warp_to_crop, whole_image_transform
 from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
-from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, edit_region, inner_face
+from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, edit_region, head, inner_face
 from stylize.pipeline.translate import model_change
 
 from .augment import POLICIES, augment
@@ -66,6 +68,7 @@ SAME_PERSON = 0.6  # dlib's threshold on descriptor distance
 LAYOUT_SIZE, LAYOUT_KEPT = 16, 0.5
 PAINTED = 20.0  # a*b* distance (OpenCV's 8-bit Lab, ~CIE units) past which a pixel's colour counts as painted
 VIVID, VIVID_RISE = 40.0, 10.0  # 8-bit Lab chroma: CelebA hair stays under ~30, a painted red crown reaches 50-66
+SPILL = 20.0  # Lab distance (OpenCV's 8-bit) past which a backdrop pixel counts as changed
 SHADED = 40.0  # fall in OpenCV's 8-bit L (L* × 2.55) past which a pixel counts as shaded: skin to dark hair is ~100
 GRID_ROWS = 8
 JUDGE_DIMS = (3, 32, 64, 128, 256)  # channels: the input, then the four stages
@@ -267,6 +270,13 @@ def vivid_share(before: np.ndarray, after: np.ndarray) -> float:
     return float(((chroma[1] > VIVID) & (chroma[1] > chroma[0] + VIVID_RISE)).mean())
 
 
+def spilled(before: np.ndarray, after: np.ndarray, backdrop: np.ndarray) -> float:
+    """The share of ``backdrop`` (S×S bools: the crop beside and above the head) whose Lab colour the edit moved by
+    more than SPILL: a glow round the head, a blob on the wall. No edit has business there."""
+    before, after = (cv2.cvtColor(im, cv2.COLOR_RGB2LAB).astype(np.float32) for im in (before, after))
+    return float((np.linalg.norm(after - before, axis=-1) > SPILL)[backdrop].mean())
+
+
 def layout_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two RGB crops' luminance at 16x16: high while the face keeps its layout."""
     small = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), (LAYOUT_SIZE, LAYOUT_SIZE),
@@ -441,9 +451,11 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     layout: dict[str, list[float]] = {}
     painted: dict[str, list[float]] = {}
     vivid: dict[str, list[float]] = {}
+    spill: dict[str, list[float]] = {}
     shaded: dict[str, list[float]] = {}
     soft_inner = inner_face(spec.alignment, size) if face_model else None
     inner = soft_inner > 0.5 if soft_inner is not None else None
+    backdrop = head(spec.alignment, size) < 0.5 if face_model else None
     own_change: dict[str, list[float]] = {}
     stripes_edited: dict[str, np.ndarray] = {}
     stripes_real: dict[str, np.ndarray] = {}
@@ -489,6 +501,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
                 moved = painted_and_shaded(crops[0], crops[1 + k], inner)
                 painted.setdefault(key, []).append(moved[0])
                 vivid.setdefault(key, []).append(vivid_share(crops[0], crops[1 + k]))
+                spill.setdefault(key, []).append(spilled(crops[0], crops[1 + k], backdrop))
                 shaded.setdefault(key, []).append(moved[1])
             stripes_edited[key] = stripes_edited.get(key, 0) + stripe_power(crops[1 + k:2 + k])
             if ref is not None:
@@ -519,6 +532,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "plaid": plaid(stripes_edited, stripes_real),
         **({"painted": {k: rate(v) for k, v in sorted(painted.items())}} if painted else {}),
         **({"vivid": {k: rate(v) for k, v in sorted(vivid.items())}} if vivid else {}),
+        **({"spill": {k: rate(v) for k, v in sorted(spill.items())}} if spill else {}),
         **({"shaded": {k: rate(v) for k, v in sorted(shaded.items())}} if shaded else {}),
         **({"stained": {k: rate([x > STAINED for x in v]) for k, v in sorted(shaded.items())}} if shaded else {}),
         # mean change, grey levels of 255 over the crop, when asked for the face's own value (a blond asked blond):

@@ -38,7 +38,7 @@ from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head, inner_face, skin
 from stylize.pipeline.translate import CHANGE_FLOOR, blur_colour, cpu_has_fast_bfloat16
 
 from .augment import augment, parse_policy
-from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice, more_vivid, skin_moved
+from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice, lab_moved, more_vivid
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
 from .guide import guide_loss, load_guide
 from .losses import (
@@ -100,6 +100,7 @@ class TrainConfig:
     lambda_skin: float = 0.0
     skin_margin: float = 0.04
     lambda_vivid: float = 0.0
+    lambda_backdrop: float = 0.0
     vivid_floor: float = 0.14
     lambda_id: float = 0.0
     lambda_proto: float = 0.0
@@ -252,6 +253,7 @@ class CheckedConfig:
     negatives_kept: tuple[str, ...] = ()  # groups D's classifier is charged on for the --negatives (all when empty)
     hidden_face: np.ndarray | None = None  # --hair-cls-hides-face: 1 where D's hair classifier sees grey
     skin: np.ndarray | None = None  # --lambda-skin: the face's skin, where G is charged for moving it
+    backdrop: np.ndarray | None = None  # --lambda-backdrop: beside and above the head, where no edit belongs
 
 
 def _blaming(option: str, check: Callable[[], T]) -> T:
@@ -306,7 +308,10 @@ def check_config(config: TrainConfig, spec: DatasetSpec, resuming: bool = False)
                    if config.hair_cls_hides_face else None)
     skin_weights = (_blaming("--lambda-skin", lambda: skin(spec.alignment, config.image_size))
                     if config.lambda_skin > 0 else None)
-    return CheckedConfig(policy, guided, taught, region, teacher, proto, start, kept, hidden_face, skin_weights)
+    backdrop = (_blaming("--lambda-backdrop", lambda: 1.0 - head(spec.alignment, config.image_size))
+                if config.lambda_backdrop > 0 else None)
+    return CheckedConfig(policy, guided, taught, region, teacher, proto, start, kept, hidden_face, skin_weights,
+                         backdrop)
 
 
 def hair_blind_mask(spec: DatasetSpec, size: int) -> np.ndarray:
@@ -395,6 +400,7 @@ class Trainer:
         self.hidden_face = (None if checked.hidden_face is None else
                             torch.from_numpy(checked.hidden_face).to(self.device)[None, None])
         self.skin = None if checked.skin is None else torch.from_numpy(checked.skin).to(self.device)
+        self.backdrop = None if checked.backdrop is None else torch.from_numpy(checked.backdrop).to(self.device)
         # --hair-cls-hides-face: the groups D classifies with the inner face hidden, and the rest
         self.blind_groups = tuple(g.name for g in spec.schema.groups if g.name in OUTSIDE_FACE_GROUPS)
         self.sighted_groups = tuple(g.name for g in spec.schema.groups if g.name not in OUTSIDE_FACE_GROUPS)
@@ -634,12 +640,16 @@ class Trainer:
                     g_green = greener(x_fake, x_real)
                     g_loss = g_loss + cfg.lambda_green * g_green
                     log.update(G_green=g_green.item())
+                if self.backdrop is not None:  # the skin's charge, over the backdrop, at the skin's margin
+                    g_backdrop = lab_moved(x_fake, x_real, self.backdrop, cfg.skin_margin)
+                    g_loss = g_loss + cfg.lambda_backdrop * g_backdrop
+                    log.update(G_backdrop=g_backdrop.item())
                 if cfg.lambda_vivid > 0:
                     g_vivid = more_vivid(x_fake, x_real, cfg.vivid_floor)
                     g_loss = g_loss + cfg.lambda_vivid * g_vivid
                     log.update(G_vivid=g_vivid.item())
                 if self.skin is not None:
-                    g_skin = skin_moved(x_fake, x_real, self.skin, cfg.skin_margin)
+                    g_skin = lab_moved(x_fake, x_real, self.skin, cfg.skin_margin)
                     g_loss = g_loss + cfg.lambda_skin * g_skin
                     log.update(G_skin=g_skin.item())
                 if self.colour_guide is not None:
@@ -718,6 +728,7 @@ class Trainer:
                   ["G_green"] if cfg.lambda_green > 0 else []) + (
                   ["G_skin"] if cfg.lambda_skin > 0 else []) + (
                   ["G_vivid"] if cfg.lambda_vivid > 0 else []) + (
+                  ["G_backdrop"] if cfg.lambda_backdrop > 0 else []) + (
                   ["G_id"] if cfg.lambda_id > 0 else []) + (
                   ["G_proto"] if cfg.lambda_proto > 0 else []) + (
                   ["D_cls_painted"] if cfg.negatives and cfg.negatives_for != "critic" else [])
