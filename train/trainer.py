@@ -100,8 +100,8 @@ class TrainConfig:
     lambda_skin: float = 0.0
     skin_margin: float = 0.04
     lambda_vivid: float = 0.0
-    lambda_backdrop: float = 0.0
     vivid_floor: float = 0.14
+    lambda_backdrop: float = 0.0
     lambda_id: float = 0.0
     lambda_proto: float = 0.0
     proto_groups: str = ""
