@@ -1065,6 +1065,13 @@ def test_a_colour_blurred_run_trains_on_what_stylize_pastes(tmp_path):
     assert trainer.colour_blurred(x, g) is g
 
 
+def on_rgb(charge):
+    """A Lab charge of colour_guide called on images in [-1, 1], as the trainer calls it after ``lab_of``."""
+    from stylize.train.colour_guide import lab_of
+
+    return lambda fake, real, *rest: charge(lab_of(fake), lab_of(real), *rest)
+
+
 def charged_run(tmp_path: Path, flags: list[str], column: str) -> dict:
     """Trains the stand-in CelebA set a few steps with ``flags``; the charge's ``column`` must be logged and never
     negative. The run's recipe, as its model file records it."""
@@ -1081,7 +1088,9 @@ def test_the_green_charge_costs_pixels_turned_greener_only(tmp_path):
     """A brown turned olive costs; the same brown turned redder or lighter costs nothing, and so does green
     backdrop G leaves as it was; a run logs the charge and records its weight."""
 
-    from stylize.train.colour_guide import greener
+    from stylize.train import colour_guide
+
+    greener = on_rgb(colour_guide.greener)
 
     brown = torch.tensor([0.2, -0.2, -0.5]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
     olive = brown + torch.tensor([0.0, 0.35, 0.0]).view(1, 3, 1, 1)
@@ -1102,12 +1111,15 @@ def test_the_vivid_charge_costs_colour_past_the_floor_and_the_input(tmp_path):
     a red the input had and G kept; half the red, half the charge; a run logs the charge and records its weight and
     floor, and a floor outside [0, 1) is a one-line usage error."""
 
-    from stylize.train.colour_guide import chroma, more_vivid
+    from stylize.train import colour_guide
+
+    more_vivid = on_rgb(colour_guide.more_vivid)
 
     black = torch.full((1, 3, 8, 8), -0.8)
     red = torch.tensor([0.6, -0.7, -0.6]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
     blond = torch.tensor([0.57, 0.37, 0.02]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
-    assert float(chroma(red).mean()) > 0.2 and 0.05 < float(chroma(blond).mean()) < 0.14
+    chroma = [float(colour_guide.chroma(colour_guide.lab_of(x)).mean()) for x in (red, blond)]
+    assert chroma[0] > 0.2 and 0.05 < chroma[1] < 0.14
     assert more_vivid(red, black, 0.14) > 0.05
     assert more_vivid(blond, black, 0.14) == 0
     assert more_vivid(red, red, 0.14) == 0 and more_vivid(black, red, 0.14) == 0
@@ -1131,7 +1143,9 @@ def test_the_skin_charge_costs_moves_of_the_skin_past_its_margin(tmp_path):
 
     from stylize.models.alignment import Alignment
     from stylize.pipeline.regions import skin
-    from stylize.train.colour_guide import lab_moved
+    from stylize.train import colour_guide
+
+    lab_moved = on_rgb(colour_guide.lab_moved)
 
     weights = torch.from_numpy(skin(Alignment(), 32))
     assert weights[16, 16] == 1 and weights[0, 0] == 0 and weights[31, 16] > 0  # the jaw, which inner_face leaves
@@ -1167,7 +1181,9 @@ def test_the_backdrop_charge_costs_changes_beside_the_head_only(tmp_path):
     a run logs it and records its weight, and a set whose crops are not faces is refused by name."""
     from stylize.models.alignment import Alignment
     from stylize.pipeline.regions import head
-    from stylize.train.colour_guide import lab_moved
+    from stylize.train import colour_guide
+
+    lab_moved = on_rgb(colour_guide.lab_moved)
 
     backdrop = torch.from_numpy(1.0 - head(Alignment(), 32))
     assert backdrop[0, 0] > 0.99 and backdrop[16, 16] < 1e-6

@@ -48,37 +48,44 @@ def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     return lab / 256
 
 
+def lab_of(x: torch.Tensor) -> torch.Tensor:
+    """N×3×H×W images in [-1, 1] (G's range) → ``rgb_to_lab``'s Lab. The charges below take Lab, so that a G step
+    with several of them on converts the fake and the real batch once."""
+    return rgb_to_lab((x.float() + 1) / 2)
+
+
 def greener(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """How far G turned pixels greener than neutral, where the input was not (``--lambda-green``): the mean over
-    pixels of relu(min(a_real, 0) − a_fake), Lab a* in units of 256. A pixel G leaves alone, or makes redder, or
-    that was green already and stays as green, costs nothing. No real hair colour is green, yet every guided CelebA
-    run painted a quarter to a third of its →blond hair greener than neutral (docs/celeba-experiments.md)."""
-    a_fake, a_real = rgb_to_lab((fake.float() + 1) / 2)[:, 1] - 0.5, rgb_to_lab((real.float() + 1) / 2)[:, 1] - 0.5
+    """How far G turned pixels greener than neutral, where the input was not (``--lambda-green``; both in Lab,
+    ``lab_of``): the mean over pixels of relu(min(a_real, 0) − a_fake), Lab a* in units of 256. A pixel G leaves alone,
+    or makes redder, or that was green already and stays as green, costs nothing. No real hair colour is green, yet
+    every guided CelebA run painted a quarter to a third of its →blond hair greener than neutral
+    (docs/celeba-experiments.md)."""
+    a_fake, a_real = fake[:, 1] - 0.5, real[:, 1] - 0.5
     return F.relu(a_real.clamp(max=0) - a_fake).mean()
 
 
-def chroma(x: torch.Tensor) -> torch.Tensor:
-    """Lab chroma, hypot(a*, b*) in units of 256, of N×3×H×W images in [-1, 1] (N×H×W); differentiable at grey."""
-    ab = rgb_to_lab((x.float() + 1) / 2)[:, 1:] - 0.5
+def chroma(lab: torch.Tensor) -> torch.Tensor:
+    """Chroma, hypot(a*, b*) in units of 256, of N×3×H×W Lab (``lab_of``), N×H×W; differentiable at grey."""
+    ab = lab[:, 1:] - 0.5
     return ab.square().sum(1).add(1e-8).sqrt()
 
 
 def more_vivid(fake: torch.Tensor, real: torch.Tensor, floor: float) -> torch.Tensor:
-    """How far G made pixels more vivid than real hair or skin is (``--lambda-vivid``): the mean over pixels of
-    relu(chroma_fake − max(chroma_real, floor)), Lab chroma in units of 256. Hair of every CelebA colour stays under
-    about 0.12 (30 levels); the red crowns, pink cheeks and blue smudges that a heavier classification term paints
-    reach 0.2-0.26 (docs/celeba-experiments.md). A pixel left alone, made duller, or vivid already and kept so costs
-    nothing."""
+    """How far G made pixels more vivid than real hair or skin is (``--lambda-vivid``; both in Lab, ``lab_of``): the
+    mean over pixels of relu(chroma_fake − max(chroma_real, floor)), Lab chroma in units of 256. Hair of every CelebA
+    colour stays under about 0.12 (30 levels); the red crowns, pink cheeks and blue smudges that a heavier
+    classification term paints reach 0.2-0.26 (docs/celeba-experiments.md). A pixel left alone, made duller, or vivid
+    already and kept so costs nothing."""
     return F.relu(chroma(fake) - chroma(real).clamp(min=floor)).mean()
 
 
 def lab_moved(fake: torch.Tensor, real: torch.Tensor, weights: torch.Tensor, margin: float) -> torch.Tensor:
-    """How far G moved the pixels under ``weights`` (S×S): their weighted mean of relu(|Lab_fake − Lab_real| −
-    margin), Lab in units of 256; ``--lambda-skin`` over the face's skin, ``--lambda-backdrop`` over the backdrop.
-    Charged for darkening alone, the bundled celeba model traded the dark sheet its →female edits lay over men's
-    faces for a pale yellow wash on the same side (docs/celeba-experiments.md), so every move of colour or lightness
-    counts past the margin."""
-    moved = (rgb_to_lab((fake.float() + 1) / 2) - rgb_to_lab((real.float() + 1) / 2)).norm(dim=1)
+    """How far G moved the pixels under ``weights`` (S×S; both in Lab, ``lab_of``): their weighted mean of
+    relu(|Lab_fake − Lab_real| − margin), Lab in units of 256; ``--lambda-skin`` over the face's skin,
+    ``--lambda-backdrop`` over the backdrop. Charged for darkening alone, the bundled celeba model traded the dark sheet
+    its →female edits lay over men's faces for a pale yellow wash on the same side (docs/celeba-experiments.md), so
+    every move of colour or lightness counts past the margin."""
+    moved = (fake - real).norm(dim=1)
     return (F.relu(moved - margin) * weights).sum((1, 2)).mean() / weights.sum()
 
 
@@ -86,7 +93,7 @@ def soft_histograms(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """N×3×S×S images in [-1, 1] and P pixel weights over the flattened S×S → N×BINS³ square-rooted Lab histograms
     (Hellinger features). Each channel's value is shared linearly between its two nearest bin centres."""
     keep = weights > 0
-    lab = rgb_to_lab((x.float() + 1) / 2).flatten(2)[:, :, keep].clamp(0, 1)  # N×3×P
+    lab = lab_of(x).flatten(2)[:, :, keep].clamp(0, 1)  # N×3×P
     centres = (torch.arange(BINS, dtype=lab.dtype, device=lab.device) + 0.5) / BINS
     share = (1 - (lab[..., None] - centres).abs() * BINS).clamp_min(0)  # N×3×P×BINS
     share = share / share.sum(-1, keepdim=True)  # the outermost halves of the end bins belong to them alone

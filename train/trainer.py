@@ -38,7 +38,7 @@ from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, head, inner_face, skin
 from stylize.pipeline.translate import CHANGE_FLOOR, blur_colour, cpu_has_fast_bfloat16
 
 from .augment import augment, parse_policy
-from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice, lab_moved, more_vivid
+from .colour_guide import colour_guide_losses, fit_colour_guide, greener, hair_slice, lab_moved, lab_of, more_vivid
 from .datasets.base import Crops, DatasetSpec, batches, prepare_crops, to_tensor
 from .guide import guide_loss, load_guide
 from .losses import (
@@ -636,20 +636,22 @@ class Trainer:
                     g_proto = prototype_loss(x_fake, target, rows)
                     g_loss = g_loss + cfg.lambda_proto * g_proto
                     log.update(G_proto=g_proto.item())
+                if cfg.lambda_green > 0 or cfg.lambda_vivid > 0 or self.skin is not None or self.backdrop is not None:
+                    lab_fake, lab_real = lab_of(x_fake), lab_of(x_real)  # once for every Lab charge below
                 if cfg.lambda_green > 0:
-                    g_green = greener(x_fake, x_real)
+                    g_green = greener(lab_fake, lab_real)
                     g_loss = g_loss + cfg.lambda_green * g_green
                     log.update(G_green=g_green.item())
                 if self.backdrop is not None:  # the skin's charge, over the backdrop, at the skin's margin
-                    g_backdrop = lab_moved(x_fake, x_real, self.backdrop, cfg.skin_margin)
+                    g_backdrop = lab_moved(lab_fake, lab_real, self.backdrop, cfg.skin_margin)
                     g_loss = g_loss + cfg.lambda_backdrop * g_backdrop
                     log.update(G_backdrop=g_backdrop.item())
                 if cfg.lambda_vivid > 0:
-                    g_vivid = more_vivid(x_fake, x_real, cfg.vivid_floor)
+                    g_vivid = more_vivid(lab_fake, lab_real, cfg.vivid_floor)
                     g_loss = g_loss + cfg.lambda_vivid * g_vivid
                     log.update(G_vivid=g_vivid.item())
                 if self.skin is not None:
-                    g_skin = lab_moved(x_fake, x_real, self.skin, cfg.skin_margin)
+                    g_skin = lab_moved(lab_fake, lab_real, self.skin, cfg.skin_margin)
                     g_loss = g_loss + cfg.lambda_skin * g_skin
                     log.update(G_skin=g_skin.item())
                 if self.colour_guide is not None:
