@@ -118,6 +118,10 @@ _HELP = {
                      "have brighter backdrops, which a critic could pay G for lighting. Measured "
                      "(docs/celeba-experiments.md): it cost blond and left the glow round heads, which lies inside "
                      "the head region. Face datasets only.",
+    "hide_padding": "Show D and G's guide what lies outside each crop's source image as mid grey, on real and "
+                    "edited faces alike. The aligner fills it by reflection, and on CelebA's loose crops that is "
+                    "74% of the top eighth of a crop, most crowns: a critic shown it takes mirrored hair for real "
+                    "and pays G to paint it (streaks over edited crowns). Face datasets; whole-image sets have none.",
     "hair_cls_hides_face": "D's classifier reads the hair group with the inner face grey (a pass of its own, 12% "
                            "more CPU a step), as `stylize-train eval --judge-hides-face`'s judge reads it: `stylize "
                            "--region auto` pastes a hair edit outside the inner face only, so G must not earn a hair "
@@ -209,7 +213,7 @@ SECTIONS = {
         "lambda_change_tv", "colour_blur", "lambda_guide", "guide_steps", "guide_size", "guide_groups", "guide_gray",
         "guide_robust", "lambda_colour_guide", "lambda_colour_match", "lambda_id", "lambda_proto", "proto_groups",
         "proto_k", "proto_alpha", "proto_target", "proto_match", "mask_teacher", "lambda_teacher",
-        "lambda_teacher_change", "teacher_groups", "hide_backdrop", "hair_cls_hides_face", "negatives",
+        "lambda_teacher_change", "teacher_groups", "hide_backdrop", "hide_padding", "hair_cls_hides_face", "negatives",
         "negatives_share", "negatives_for", "lambda_vivid", "vivid_floor", "lambda_backdrop"),
 }
 

@@ -1253,12 +1253,14 @@ def test_hidden_backdrop_shows_d_a_real_neighbours_sides_and_none_of_gs(tmp_path
     assert h[:, 24:40].min() > 0.99 and h[16:48, :3].max() < 0.03 and h[16:48, -3:].max() < 0.03
     hx = torch.from_numpy(h)[None, None]
     fake = torch.rand(2, 3, 64, 64, requires_grad=True)
-    donor = torch.rand(2, 3, 64, 64)
-    seen = Trainer.hidden(SimpleNamespace(head=hx), fake, donor)
+    real = torch.rand(2, 3, 64, 64)
+    cover = Trainer.cover(SimpleNamespace(head=hx, cfg=SimpleNamespace(hide_padding=False)), real, None)
+    seen = cover(fake)
+    donor = real.roll(1, 0)  # each face's neighbour in the batch
     assert torch.allclose(seen[..., 32:40, :2], donor[..., 32:40, :2], atol=0.03)
     seen.sum().backward()
     assert fake.grad[..., 16:48, :3].abs().max() < 0.03 and fake.grad[..., 30, 32].min() > 0.99
-    assert Trainer.hidden(SimpleNamespace(head=None), fake, donor) is fake
+    assert Trainer.cover(SimpleNamespace(head=None, cfg=SimpleNamespace(hide_padding=False)), real, None)(fake) is fake
     for mask in (head, inner_face):  # no face to place them by
         with pytest.raises(ValueError, match="not aligned to a face template"):
             mask(Alignment("none"), 64)
@@ -1272,6 +1274,73 @@ def test_hidden_backdrop_shows_d_a_real_neighbours_sides_and_none_of_gs(tmp_path
                                   str(tmp_path / "bad"), *TINY])
     assert r.exit_code == 2 and "not aligned to a face" in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_crop_cache_records_what_lies_inside_each_source_image_and_batches_flip_it_with_the_face(tmp_path):
+    """``inside_mask``: 255 where the crop samples the image, 0 where the aligner reflected it; the cache keeps it
+    (one without it is made again, crops and all, the same), and each batch flips it with its face."""
+    from stylize.train.datasets.base import Crops, LoadedSample, inside_mask, prepare_crops
+
+    down = np.array([[1, 0, 0], [0, 1, 20]], np.float32)  # crop (x, y) ← image (x, y - 20)
+    m = inside_mask(LoadedSample(np.zeros((100, 80, 3), np.uint8), None, down), 64)
+    assert m[:19].max() == 0 and m[21:].min() == 255
+
+    data = standins.make_celeba(tmp_path / "data")
+    for f in (data / "img_align_celeba").glob("*.jpg"):  # cut above the brows, as CelebA's loose crops are
+        cv2.imwrite(str(f), cv2.imread(str(f))[50:])
+    spec = build_dataset("celeba", root=data)
+    crops = prepare_crops(spec.train, spec.alignment, 32, tmp_path / "cache")
+    assert crops.inside.shape == crops.images.shape[:3] and crops.inside.dtype == np.uint8
+    assert crops.inside[:, :6].max() == 0 and crops.inside[:, 12:].min() == 255  # the crown is reflected
+    (side,) = (tmp_path / "cache").glob("crops-*-inside.npy")
+    side.unlink()
+    again = prepare_crops(spec.train, spec.alignment, 32, tmp_path / "cache")
+    assert side.exists() and np.array_equal(again.inside, crops.inside)
+    assert np.array_equal(again.images, crops.images)
+
+    n = 8  # faces bright where they are inside, dark where not, each with its own inside half
+    inside = np.zeros((n, 8, 8), np.uint8)
+    for i in range(n):
+        inside[i, :, : 2 + i % 4] = 255
+    images = np.repeat(inside[..., None], 3, -1)
+    stream = batches(Crops(images, np.zeros((n, 1), np.float32), np.zeros(n, np.int64), {}, inside), 4,
+                     torch.Generator().manual_seed(0))
+    flipped = False
+    for _ in range(10):
+        x, _, _, seen = next(stream)
+        assert seen.shape == (4, 1, 8, 8) and torch.equal(seen[:, 0] > 0.5, x[:, 0] > 0)
+        flipped |= bool((seen[:, 0, :, -1] > 0.5).any())  # a right edge inside: a flipped face
+    assert flipped
+    x, *_, none = next(batches(Crops(images, np.zeros((n, 1), np.float32), np.zeros(n, np.int64), {}), 4,
+                               torch.Generator()))
+    assert none is None
+
+
+def test_hidden_padding_shows_d_grey_outside_each_source_image_on_real_and_edited_faces_alike(tmp_path):
+    """With --hide-padding every pass of D (real, G's faces for D's step and for G's) sees 0 where the crop lies
+    outside its image and the face elsewhere; without it, the face everywhere; the run records it."""
+    from stylize.train.trainer import TrainConfig, Trainer
+
+    data = standins.make_celeba(tmp_path / "data")
+    spec = build_dataset("celeba", root=data)
+    cfg = dict(image_size=32, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1, d_repeat_num=3, batch_size=4, n_critic=1,
+               device="cpu")
+    inside = torch.ones(4, 1, 32, 32)
+    inside[:, :, :6] = 0  # the top rows lie outside, as a crown does
+    for hide in (True, False):
+        t = Trainer(spec, tmp_path / f"run-{hide}", TrainConfig(hide_padding=hide, **cfg), tmp_path / "cache")
+        shown = []
+        t.D.register_forward_pre_hook(lambda m, args, shown=shown: shown.append(args[0].detach()))
+        x, y, s, _ = next(batches(t.train_crops, 4, t.rng))
+        t.train_step(x, y, s, inside)
+        assert len(shown) == 3  # real, fake for D's step, fake for G's
+        for seen in shown:
+            assert bool((seen[:, :, :6] == 0).all()) is hide and (seen[:, :, 6:] != 0).float().mean() > 0.99, hide
+        assert torch.equal(shown[0], x.float()) is not hide
+        t.close()
+    run = tmp_path / "run"
+    train(["celeba", "--data", data, "--hide-padding"], run, 2)
+    assert load_model(run / "model.safetensors").provenance["recipe"]["hide_padding"] is True
 
 
 def test_the_real_face_teacher_adds_the_asked_labels_mean_less_the_own_labels_mean_of_the_nearest_faces():
@@ -1420,18 +1489,18 @@ def test_a_hair_blind_classifier_reads_hair_without_the_inner_face_and_the_other
     from stylize.models.alignment import Alignment
     from stylize.pipeline.regions import inner_face
     from stylize.train.datasets.celeba import CELEBA_TEMPLATE
-    from stylize.train.trainer import Trainer
+    from stylize.train.trainer import Cover, Trainer
 
     schema = hair_and_gender("black", "blond")
     face = inner_face(Alignment("face", CELEBA_TEMPLATE), 32)
     d = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, schema.cls_dim))
     trainer = SimpleNamespace(spec=SimpleNamespace(schema=schema), hidden_face=torch.from_numpy(face)[None, None],
-                              d_train=lambda x, src: (None, d(x)), seen=lambda x: x, hidden=lambda x, donor: x,
+                              d_train=lambda x, src: (None, d(x)), seen=lambda x: x,
                               blind_groups=("hair",), sighted_groups=("gender",))
     x = torch.rand(4, 3, 32, 32, requires_grad=True)
     logits = torch.randn(4, schema.cls_dim, requires_grad=True)  # D's reading of x as shown, apart from x here
     labels = torch.tensor([[1.0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 1]])
-    Trainer.classification(trainer, logits, x, None, None, labels, 0).backward()
+    Trainer.classification(trainer, logits, x, Cover(), None, labels, 0).backward()
     hair, gender = schema.slice("hair"), schema.slice("gender")
     inside, outside = torch.from_numpy(face > 0.999), torch.from_numpy(face < 0.001)
     seen_grad = x.grad[:, :, outside].abs()

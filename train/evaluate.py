@@ -133,7 +133,7 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
     stream = batches(crops, 32, gen)
     eps = 2 * robust / 255  # grey levels → the [-1, 1] scale of the crops
     for _ in tqdm(range(steps), desc=desc, unit="it", disable=not progress, leave=False):
-        x, y, set_index = next(stream)
+        x, y, set_index, _ = next(stream)
         x = augment(x, policy, gen)
         if eps > 0:
             delta = ((torch.rand(x.shape, generator=gen) * 2 - 1) * eps).requires_grad_(True)

@@ -118,6 +118,7 @@ class TrainConfig:
     negatives_share: float = 0.25
     negatives_for: str = "critic"
     hide_backdrop: bool = False
+    hide_padding: bool = False
     hair_cls_hides_face: bool = False
     d_projection: bool = False
     targets: str = "shuffle"
@@ -341,6 +342,24 @@ def load_start(config: TrainConfig, spec: DatasetSpec) -> StyleModel:
     return model
 
 
+@dataclass
+class Cover:
+    """What the critics are not shown of one batch (``Trainer.cover``): they see ``x · keep + fill``. The real and
+    the fake faces of a batch get the same cover, so it tells D nothing about which is which."""
+
+    keep: torch.Tensor | None = None
+    fill: torch.Tensor | float = 0.0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.keep is None else x * self.keep + self.fill
+
+    def first(self, k: int) -> Cover:
+        """The cover of the batch's first ``k`` faces (the painted negatives are made from them)."""
+        if self.keep is None:
+            return self
+        return Cover(self.keep[:k], self.fill if isinstance(self.fill, float) else self.fill[:k])
+
+
 class Trainer:
     """Owns the networks, optimisers and run folder of one training run; resumes from ``run/checkpoint.pt``."""
 
@@ -535,7 +554,10 @@ class Trainer:
         sigma = self.cfg.colour_blur / 100 * x.shape[-1]
         return x + blur_colour((out - x).float(), sigma, 2 * CHANGE_FLOOR / 255).to(out.dtype)
 
-    def train_step(self, x_real: torch.Tensor, label_org: torch.Tensor, set_index: int) -> dict[str, float]:
+    def train_step(self, x_real: torch.Tensor, label_org: torch.Tensor, set_index: int,
+                   inside: torch.Tensor | None = None) -> dict[str, float]:
+        """One critic step, and G's step every ``n_critic``. ``inside``: how much of each pixel lies inside its
+        source image (``batches``' fourth item), for ``--hide-padding``."""
         cfg, schema = self.cfg, self.spec.schema
         x_real = x_real.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
@@ -555,11 +577,10 @@ class Trainer:
 
         with self.autocast():
             x_in = x_real.detach().requires_grad_(True) if uses_r1 and regularise else x_real
-            # --hide-backdrop: every image shown with its neighbour's backdrop
-            donor = x_real.roll(1, 0) if self.head is not None else None
-            real_seen = self.seen(self.hidden(x_in, donor))
+            cover = self.cover(x_real, inside)  # --hide-backdrop, --hide-padding: what the critics are not shown
+            real_seen = self.seen(cover(x_in))
             real_src, out_cls = self.d_train(real_seen, src_org)
-            d_cls = self.classification(out_cls, x_real, donor, src_org, cls_org, set_index)
+            d_cls = self.classification(out_cls, x_real, cover, src_org, cls_org, set_index)
             with torch.no_grad():
                 x_fake = self.colour_blurred(x_real, self.g_train(x_real, c_trg))
             src_shown, d_cls_seen = src_trg, d_cls
@@ -574,9 +595,9 @@ class Trainer:
                     src_shown = torch.where(rows[:, None], src_org, src_trg)
             k = 0 if painted is None or cfg.negatives_for == "critic" else len(painted)  # for the classifier
             if k and not to_critic:  # a pass of their own, before the fakes' (so the augmentation draws in this order)
-                painted_cls = self.d_train(self.seen(self.hidden(painted, None if donor is None else donor[:k])),
+                painted_cls = self.d_train(self.seen(cover.first(k)(painted)),
                                            None if src_org is None else src_org[:k])[1]
-            fake_seen = self.seen(self.hidden(x_fake.detach(), donor))
+            fake_seen = self.seen(cover(x_fake.detach()))
             fake_src, fake_cls = self.d_train(fake_seen, src_shown)
             if k:
                 if to_critic:  # they lead the fakes, and the critic's pass has read them
@@ -602,9 +623,9 @@ class Trainer:
         if (self.step + 1) % cfg.n_critic == 0:
             with self.autocast():
                 x_fake, mask_fake = self.generate(x_real, c_trg)
-                out_src, out_cls = self.d_train(self.seen(self.hidden(x_fake, donor)), src_trg)
+                out_src, out_cls = self.d_train(self.seen(cover(x_fake)), src_trg)
                 g_adv = generator_adversarial(out_src.float(), cfg.adv_loss)
-                g_cls = self.classification(out_cls, x_fake, donor, src_trg, cls_trg, set_index)
+                g_cls = self.classification(out_cls, x_fake, cover, src_trg, cls_trg, set_index)
                 x_rec, mask_rec = self.generate(x_fake, c_org)
                 g_rec = (x_real - x_rec).abs().float().mean()
                 g_loss = g_adv + cfg.lambda_rec * g_rec + cfg.lambda_cls * cfg.g_cls_scale * g_cls
@@ -623,7 +644,7 @@ class Trainer:
                     g_loss = g_loss + cfg.lambda_change_tv * g_change_tv
                     log.update(G_change_tv=g_change_tv.item())
                 if self.guide is not None:
-                    g_guide = guide_loss(self.guide, self.hidden(x_fake, donor), cls_trg, schema, set_index, self.rng,
+                    g_guide = guide_loss(self.guide, cover(x_fake), cls_trg, schema, set_index, self.rng,
                                          self.guided)
                     g_loss = g_loss + cfg.lambda_guide * g_guide
                     log.update(G_guide=g_guide.item())
@@ -665,7 +686,7 @@ class Trainer:
             log.update(G_adv=g_adv.item(), G_rec=g_rec.item(), G_cls=g_cls.item())
         return log
 
-    def classification(self, logits: torch.Tensor, x: torch.Tensor, donor: torch.Tensor | None,
+    def classification(self, logits: torch.Tensor, x: torch.Tensor, cover: Cover,
                        src: torch.Tensor | None, labels: torch.Tensor, set_index: int) -> torch.Tensor:
         """D's classification loss of ``x`` against ``labels``, from ``logits`` (D's reading of ``x`` as shown).
         With ``--hair-cls-hides-face`` the hair group is read instead from a pass of its own with the inner face grey:
@@ -674,19 +695,28 @@ class Trainer:
         schema = self.spec.schema
         if self.hidden_face is None:
             return classification_loss(logits.float(), labels, schema, set_index)
-        blind = self.d_train(self.seen(self.hidden(x, donor) * (1 - self.hidden_face)), src)[1]  # 0 is mid grey
+        blind = self.d_train(self.seen(cover(x) * (1 - self.hidden_face)), src)[1]  # 0 is mid grey
         loss = classification_loss(blind.float(), labels, schema, set_index, self.blind_groups)
         if self.sighted_groups:
             loss = loss + classification_loss(logits.float(), labels, schema, set_index, self.sighted_groups)
         return loss
 
-    def hidden(self, x: torch.Tensor, donor: torch.Tensor | None) -> torch.Tensor:
-        """``x`` with its backdrop (outside ``regions.head``) taken from ``donor``, a real batch (``--hide-backdrop``),
-        or ``x``. Real blonds' backdrops are brighter than black-haired people's in CelebA, so a D or guide that sees
-        them could reward G for lighting the backdrop round a head; shown another real image's backdrop, neither can
-        read it, and G's change there earns nothing (docs/celeba-experiments.md: the glow of guided runs lies inside
-        the head region, and stayed)."""
-        return x if self.head is None else self.head * x + (1 - self.head) * donor
+    def cover(self, x_real: torch.Tensor, inside: torch.Tensor | None) -> Cover:
+        """What D and G's guide are not shown of this batch. ``--hide-backdrop``: each face's backdrop (outside
+        ``regions.head``) is its neighbour's in the batch. Real blonds' backdrops are brighter than black-haired
+        people's in CelebA, so a critic that sees them could reward G for lighting the backdrop round a head
+        (docs/celeba-experiments.md: the glow of guided runs lies inside the head region, and stayed).
+        ``--hide-padding``: what lies outside each crop's source image is mid grey. The aligner fills it by
+        reflection, which on CelebA's loose crops is most of every crown: a critic shown it takes mirrored hair for
+        real and pays G to paint it (the streaks over edited crowns)."""
+        keep, fill = None, 0.0
+        if self.head is not None:
+            keep, fill = self.head, (1 - self.head) * x_real.roll(1, 0)
+        if inside is not None and self.cfg.hide_padding:
+            inside = inside.to(self.device)
+            keep = inside if keep is None else keep * inside
+            fill = fill * inside
+        return Cover(keep, fill)
 
     def seen(self, x: torch.Tensor) -> torch.Tensor:
         """What D is shown of ``x``: ``--augment``'s shifted and blanked copy (differentiable), or ``x``."""
@@ -756,8 +786,7 @@ class Trainer:
                         group["lr"] = g_lr
                     for group in self.d_opt.param_groups:
                         group["lr"] = d_lr
-                    x, y, set_index = next(stream)
-                    log = self.train_step(x, y, set_index)
+                    log = self.train_step(*next(stream))
                     last_g.update({k: v for k, v in log.items() if k.startswith("G_")})
                     self.step += 1
                     self.elapsed += time.perf_counter() - t0
