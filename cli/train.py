@@ -121,7 +121,9 @@ _HELP = {
     "hide_padding": "Show D and G's guide what lies outside each crop's source image as mid grey, on real and "
                     "edited faces alike. The aligner fills it by reflection, and on CelebA's loose crops that is "
                     "74% of the top eighth of a crop, most crowns: a critic shown it takes mirrored hair for real "
-                    "and pays G to paint it (streaks over edited crowns). Face datasets; whole-image sets have none.",
+                    "and pays G to paint it (streaks over edited crowns). Measured (docs/celeba-experiments.md): the "
+                    "bundled celeba gone on with it softened its streaks, did not remove them, and lost 3 points of "
+                    "blond.",
     "hair_cls_hides_face": "D's classifier reads the hair group with the inner face grey (a pass of its own, 12% "
                            "more CPU a step), as `stylize-train eval --judge-hides-face`'s judge reads it: `stylize "
                            "--region auto` pastes a hair edit outside the inner face only, so G must not earn a hair "
