@@ -122,8 +122,8 @@ _HELP = {
                     "edited faces alike. The aligner fills it by reflection, and on CelebA's loose crops that is "
                     "74% of the top eighth of a crop, most crowns: a critic shown it takes mirrored hair for real "
                     "and pays G to paint it (streaks over edited crowns). Measured (docs/celeba-experiments.md): the "
-                    "bundled celeba gone on with it softened its streaks, did not remove them, and lost 3 points of "
-                    "blond.",
+                    "bundled celeba gone on with it softened its streaks without removing them, and read 3 points less "
+                    "blond to the eval's judge, more to one that cannot see the crown.",
     "hair_cls_hides_face": "D's classifier reads the hair group with the inner face grey (a pass of its own, 12% "
                            "more CPU a step), as `stylize-train eval --judge-hides-face`'s judge reads it: `stylize "
                            "--region auto` pastes a hair edit outside the inner face only, so G must not earn a hair "
