@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from stylize.models import load_model
-from stylize.pipeline.align import face_transform, warp_to_crop
+from stylize.pipeline.align import face_transform, inside_mask, warp_to_crop
 from stylize.pipeline.decode import read_frames
 from stylize.pipeline.detect import FaceDetector
 from stylize.pipeline.edit import EditStats, edit_frames
@@ -47,9 +47,7 @@ def spread_frames(path: Path, count: int) -> list:
 
 def crown_band(source: np.ndarray, edited: np.ndarray, transform: np.ndarray) -> tuple[float, float] | None:
     """(moved, stripes) of one edited frame, or None when under a quarter of the band lies inside the frame."""
-    h, w = source.shape[:2]
-    inside = cv2.warpAffine(np.ones((h, w), np.float32), transform, (SIZE, SIZE), borderValue=0) > 0.99
-    inside = inside[BAND_ROWS, BAND_COLS]
+    inside = inside_mask(source.shape[:2], transform, SIZE)[BAND_ROWS, BAND_COLS] > 0.99 * 255
     if inside.mean() < 0.25:
         return None
     lum = [cv2.cvtColor(warp_to_crop(im, transform, SIZE), cv2.COLOR_RGB2GRAY).astype(np.float32)

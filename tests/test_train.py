@@ -1279,10 +1279,11 @@ def test_hidden_backdrop_shows_d_a_real_neighbours_sides_and_none_of_gs(tmp_path
 def test_the_crop_cache_records_what_lies_inside_each_source_image_and_batches_flip_it_with_the_face(tmp_path):
     """``inside_mask``: 255 where the crop samples the image, 0 where the aligner reflected it; the cache keeps it
     (one without it is made again, crops and all, the same), and each batch flips it with its face."""
-    from stylize.train.datasets.base import Crops, LoadedSample, inside_mask, prepare_crops
+    from stylize.pipeline.align import inside_mask
+    from stylize.train.datasets.base import Crops, prepare_crops
 
     down = np.array([[1, 0, 0], [0, 1, 20]], np.float32)  # crop (x, y) ← image (x, y - 20)
-    m = inside_mask(LoadedSample(np.zeros((100, 80, 3), np.uint8), None, down), 64)
+    m = inside_mask((100, 80), down, 64)
     assert m[:19].max() == 0 and m[21:].min() == 255
 
     data = standins.make_celeba(tmp_path / "data")

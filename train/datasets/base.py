@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from stylize.models.alignment import Alignment
 from stylize.models.schema import DomainSchema
-from stylize.pipeline.align import align_face, warp_to_crop, whole_image_transform
+from stylize.pipeline.align import align_face, inside_mask, warp_to_crop, whole_image_transform
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CACHE_VERSION = 2  # 2: crops of large faces are area-averaged (pipeline/align.py)
@@ -149,15 +149,6 @@ class SampleLoader:
         return LoadedSample(rgb, crop, m, faces[0].landmarks)
 
 
-def inside_mask(loaded: LoadedSample, size: int) -> np.ndarray:
-    """Which of the crop's pixels come from the source image (255) and which from ``warp_to_crop``'s reflection
-    (0), edges in between. CelebA's loose crops put about 74% of the top eighth of an aligned crop outside the
-    image: a critic that sees it learns mirrored crowns as real hair (``--hide-padding``)."""
-    h, w = loaded.image.shape[:2]
-    return cv2.warpAffine(np.full((h, w), 255, np.uint8), loaded.transform, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-
 def cache_key(samples: list[Sample], alignment: Alignment, size: int) -> str:
     h = hashlib.sha256(json.dumps([CACHE_VERSION, size, alignment.to_json()]).encode())
     for s in samples:
@@ -187,7 +178,7 @@ def prepare_crops(samples: list[Sample], alignment: Alignment, size: int, cache_
             skipped[loaded] += 1
             continue
         images.append(loaded.crop)
-        inside.append(inside_mask(loaded, size))
+        inside.append(inside_mask(loaded.image.shape[:2], loaded.transform, size))
         labels.append(s.label)
         sets.append(s.set_index)
     if not images:
