@@ -432,13 +432,17 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
               help="The judges see the inner face (eyes, nose, mouth) as grey, in training and reading: whether the "
                    "hair is blond, not whether the face looks it (CelebA's blonds have lighter eyes and skin). For "
                    "hair edits, which stay off the inner face; the gender and age figures then mean little.")
+@click.option("--judge-sees-inside", is_flag=True,
+              help="The judges see grey wherever a crop lies outside its source image, in training and reading: "
+                   "what a pasted edit can show, not the aligner's reflection of it (on CelebA's loose crops, most "
+                   "of every crown: a judge that sees it reads mirrored hair).")
 @click.option("--feather", type=click.FloatRange(0, MAX_FEATHER), default=None, metavar="SHARE",
               help="The share of the crop over which each face's paste fades out toward the crop's edge, as "
                    "`stylize --feather`  [default: the model file's own, as `stylize` applies it]")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
              grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str, strength: float,
              colour_blur: float | None, judge_augment: str, judge_seed: tuple[int, ...],
-             judge_hides_face: bool, feather: float | None) -> None:
+             judge_hides_face: bool, judge_sees_inside: bool, feather: float | None) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
     the target value (and how often a second judge that sees greyscale only does), how often it still sees the
@@ -465,7 +469,7 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=seed, grid=grid,
                           structure_only=structure_only, region=region, judge_augment=policy,
                           greyscale_judge=greyscale_judge, strength=strength, colour_blur=colour_blur,
-                          judge_hides_face=judge_hides_face, feather=feather)
+                          judge_hides_face=judge_hides_face, feather=feather, judge_sees_inside=judge_sees_inside)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))

@@ -471,6 +471,15 @@ def test_eval_of_a_face_model_judges_targets_kept_attributes_and_identity(tmp_pa
     assert json.loads((run / "eval.json").read_text())["judge_hides_inner_face"] is True
     (hiding,) = set((run / "cache").glob("judge-*")) - before
     assert "-hides" in hiding.name
+    # so is one that sees only what lies inside each source image
+    before = set((run / "cache").glob("judge-*"))
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "20", "--no-greyscale-judge",
+                                  "--judge-sees-inside"])
+    assert r.exit_code == 0, r.output
+    result = json.loads((run / "eval.json").read_text())
+    assert result["judge_sees_inside_only"] is True and "judge_hides_inner_face" not in result
+    (inside,) = set((run / "cache").glob("judge-*")) - before
+    assert inside.name.endswith("-inside.pt")
 
 
 def test_models_of_other_attribute_sets_sharing_a_crop_cache_get_judges_of_their_own(tmp_path):
@@ -794,6 +803,39 @@ def test_a_robust_guide_holds_its_reading_against_a_faint_adversarial_pattern():
                             for im in (x, (x + 24 / 255 * grad.sign()).clamp(-1, 1))]
     assert read[0][0] == read[12][0] == 1.0  # both read the clean images right
     assert read[12][1] == 1.0 and read[0][1] < 0.9, read  # only the robust one still does under the pattern
+
+
+def test_a_judge_that_sees_inside_cannot_read_what_only_the_reflection_shows():
+    # the class is in the top band alone, and the top band lies outside every source image (the aligner's reflection)
+    from stylize.train.datasets.base import Crops, to_tensor
+    from stylize.train.evaluate import shown, train_classifier
+
+    schema = hair_and_gender("black", "blond")
+    rng, n = np.random.default_rng(0), 256
+    labels = np.zeros((n, 3), np.float32)
+    labels[::2, 0], labels[1::2, 1] = 1, 1
+
+    def faces() -> np.ndarray:
+        images = rng.integers(60, 196, (n, 32, 32, 3)).astype(np.int16)
+        images[1::2, :8] += 50
+        images[::2, :8] -= 50
+        return images.clip(0, 255).astype(np.uint8)
+
+    inside = np.full((n, 32, 32), 255, np.uint8)
+    inside[:, :8] = 0
+    crops, x = Crops(faces(), labels, np.zeros(n, np.int64), {}, inside), to_tensor(faces())  # read: other faces
+    read = {}
+    for sees_inside in (False, True):
+        clf = train_classifier(crops, schema, 150, 0, False, dims=(3, 8, 16, 32, 64), sees_inside=sees_inside)
+        with torch.no_grad():
+            seen = shown(x, inside[:, None]) if sees_inside else x
+            read[sees_inside] = float((clf(seen)[:, :2].argmax(1) == torch.from_numpy(labels[:, :2]).argmax(1))
+                                      .float().mean())
+    assert read[False] == 1.0 and 0.35 < read[True] < 0.65, read
+    assert torch.equal(shown(x, inside[:, None])[:, :, :8], torch.zeros(n, 3, 8, 32))
+    assert torch.equal(shown(x, inside[:, None])[:, :, 8:], x[:, :, 8:])
+    with pytest.raises(ValueError, match="no record"):
+        shown(x, None)
 
 
 def test_the_guide_is_frozen_and_its_reading_reaches_g():

@@ -52,7 +52,7 @@ from tqdm import tqdm
 from stylize.models.catalogue import FEATHER, STAINED
 from stylize.models.modelfile import StyleModel
 from stylize.models.schema import DomainSchema, Group
-from stylize.pipeline.align import face_transform, warp_to_crop, whole_image_transform
+from stylize.pipeline.align import face_transform, inside_mask, warp_to_crop, whole_image_transform
 from stylize.pipeline.composite import paste_face
 from stylize.pipeline.frames import Face
 from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, edit_region, head, inner_face
@@ -117,15 +117,28 @@ class JudgeEnsemble(nn.Module):
         return torch.stack([j(x) for j in self.judges]).mean(0)
 
 
+def shown(x: torch.Tensor, inside: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+    """``x`` (N×3×S×S in [-1, 1]) mid grey where ``inside`` (N×1×S×S or S×S: 1 inside the source image, 0 where
+    the aligner filled the crop by reflection; uint8 arrays count 255 as 1) says the crop lies outside its image.
+    Those pixels are never pasted back into a frame, and on CelebA's loose crops they are most of every crown: a
+    judge that sees them reads mirrored hair, in real faces and edits alike."""
+    if inside is None:
+        raise ValueError("these crops carry no record of what lies inside their source images")
+    if isinstance(inside, np.ndarray):
+        inside = torch.from_numpy(inside.astype(np.float32) / (255.0 if inside.dtype == np.uint8 else 1.0))
+    return x * inside.to(x)
+
+
 def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool = True,
                      gray: bool = False, policy: tuple[str, ...] = (), dims: tuple[int, ...] | None = None,
                      desc: str = "judge classifier", sees: int = CLASSIFIER_SIZE, robust: float = 0.0,
-                     hide: np.ndarray | None = None) -> DomainClassifier:
+                     hide: np.ndarray | None = None, sees_inside: bool = False) -> DomainClassifier:
     """``policy``: augment the training faces as ``--augment`` augments D's inputs (shifted, part blanked), so
     that the judge, like such a D, cannot rest on one small region, and a coloured patch there does not sway it.
     ``robust``: train it on adversarial faces instead, each pixel moved up to that many grey levels (of 255) in
     the direction that most raises its loss (FGSM from a random start: Wong et al. 2020, "Fast is better than
-    free"), at about twice the cost a step. ``hide``: as `DomainClassifier`'s."""
+    free"), at about twice the cost a step. ``hide``: as `DomainClassifier`'s. ``sees_inside``: each training face
+    is mid grey where its crop lies outside its source image (`shown`), before it is augmented."""
     torch.manual_seed(seed)
     clf = DomainClassifier(schema.cls_dim, gray, dims or JUDGE_DIMS, sees, hide)
     opt = torch.optim.Adam(clf.parameters(), 1e-3)
@@ -133,8 +146,8 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
     stream = batches(crops, 32, gen)
     eps = 2 * robust / 255  # grey levels → the [-1, 1] scale of the crops
     for _ in tqdm(range(steps), desc=desc, unit="it", disable=not progress, leave=False):
-        x, y, set_index, _ = next(stream)
-        x = augment(x, policy, gen)
+        x, y, set_index, inside = next(stream)
+        x = augment(shown(x, inside) if sees_inside else x, policy, gen)
         if eps > 0:
             delta = ((torch.rand(x.shape, generator=gen) * 2 - 1) * eps).requires_grad_(True)
             attack = classification_loss(clf((x + delta).clamp(-1, 1)), y[:, :schema.cls_dim], schema, set_index)
@@ -150,12 +163,13 @@ def train_classifier(crops: Crops, schema: DomainSchema, steps: int, seed: int, 
 def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int, seed: int, progress: bool,
                  gray: bool, policy: tuple[str, ...] = (), dims: tuple[int, ...] = JUDGE_DIMS,
                  name: str = "judge", sees: int = CLASSIFIER_SIZE, robust: float = 0.0,
-                 hide: np.ndarray | None = None) -> DomainClassifier:
+                 hide: np.ndarray | None = None, sees_inside: bool = False) -> DomainClassifier:
     """The judge for these training crops and settings, trained once and kept in the crop cache, so that models
     compared on one dataset (e.g. two recipes) are judged by the very same classifier. Its name carries a digest
     of the labels and the schema: one cache can serve several attribute sets of the same images (hair only, hair
     + gender + age), and each must get a judge of its own. ``name``, ``dims``, ``sees``, ``robust``: other
-    classifiers kept alike (`train/guide.py`'s); ``hide``: one that does not see part of the crop (named for it)."""
+    classifiers kept alike (`train/guide.py`'s); ``hide``: one that does not see part of the crop (named for it);
+    ``sees_inside``: one trained on what of each crop lies inside its source image (`shown`)."""
     digest = hashlib.sha256(np.ascontiguousarray(train.labels).tobytes())
     digest.update(json.dumps(schema.to_json()).encode())
     widths = "" if dims == JUDGE_DIMS else "-w" + "x".join(map(str, dims[1:]))
@@ -163,6 +177,7 @@ def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int
     widths += f"-r{robust:g}" if robust > 0 else ""
     if hide is not None:
         widths += "-hides" + hashlib.sha256(np.ascontiguousarray(hide, np.float32).tobytes()).hexdigest()[:8]
+    widths += "-inside" if sees_inside else ""
     key = (f"{name}-{len(train.labels)}x{train.images.shape[1]}-{digest.hexdigest()[:12]}-{steps}-{seed}-"
            f"{'gray' if gray else 'rgb'}{''.join('-' + p for p in policy)}{widths}.pt")
     path = cache_dir / key
@@ -172,7 +187,7 @@ def cached_judge(cache_dir: Path, train: Crops, schema: DomainSchema, steps: int
         return judge.eval()
     with torch.enable_grad():
         judge = train_classifier(train, schema, steps, seed, progress, gray, policy, dims, f"{name} classifier",
-                                 sees, robust, hide)
+                                 sees, robust, hide, sees_inside)
     torch.save(judge.state_dict(), path.with_suffix(".part"))
     path.with_suffix(".part").replace(path)
     return judge
@@ -334,9 +349,11 @@ class Readings:
     kept_by_target: dict[str, list[int]] = field(default_factory=dict)  # split by the asked value
 
     def read(self, schema: DomainSchema, crops: np.ndarray, own: dict[str, str], edits: list[Edit],
-             real: list[int], set_index: int) -> None:
-        """``crops``: the unedited face then each edit's; ``real``: the edits that ask for another value."""
-        before, *after = self.judge(to_tensor(crops)).numpy()
+             real: list[int], set_index: int, inside: np.ndarray | None = None) -> None:
+        """``crops``: the unedited face then each edit's; ``real``: the edits that ask for another value;
+        ``inside``: the judge sees only what lies inside the source image (`shown`), or all when None."""
+        x = to_tensor(crops)
+        before, *after = self.judge(x if inside is None else shown(x, inside)).numpy()
         seen = schema.decode(before, set_index)
         for g, v in own.items():
             self.real_hits.setdefault(g, []).append(int(seen[g] == v))
@@ -374,13 +391,14 @@ def transplanted_groups(schema: DomainSchema) -> list[Group]:
 
 @torch.no_grad()
 def transplant_ceiling(judge: DomainClassifier | JudgeEnsemble, schema: DomainSchema, crops: np.ndarray,
-                       owns: list[dict[str, str]], sets: list[int], inner: np.ndarray, seed: int = 0
-                       ) -> dict[str, list]:
+                       owns: list[dict[str, str]], sets: list[int], inner: np.ndarray, seed: int = 0,
+                       insides: np.ndarray | None = None) -> dict[str, list]:
     """How often ``judge`` reads the asked value of a hair group on a real face whose inner face (``inner``, 1
     there) is the face's own and everything else, hair and backdrop, another held-out face's that has the value:
     about what a perfect hair edit kept out of the inner face, as `--region auto` keeps one, would read (the judge
     also reads the face: blond goes with light eyes and skin in CelebA). Per "group=value": [rate, count].
-    ``crops``: the unedited held-out crops, ``owns`` and ``sets`` their labels."""
+    ``crops``: the unedited held-out crops, ``owns`` and ``sets`` their labels; ``insides``: their records of what
+    lies inside the source image, for a judge that sees only that (`shown`), or None."""
     rng = np.random.default_rng(seed)
     weight = inner[..., None].astype(np.float32)
     out: dict[str, list] = {}
@@ -390,8 +408,12 @@ def transplant_ceiling(judge: DomainClassifier | JudgeEnsemble, schema: DomainSc
             donors, faces = np.flatnonzero(has == v), np.flatnonzero((has != v) & (has != None))  # noqa: E711
             if not len(donors) or not len(faces):
                 continue
-            mixed = weight * crops[faces] + (1 - weight) * crops[rng.choice(donors, len(faces))]
-            logits = judge(to_tensor(np.rint(mixed).astype(np.uint8))).numpy()
+            given = rng.choice(donors, len(faces))
+            mixed = to_tensor(np.rint(weight * crops[faces] + (1 - weight) * crops[given]).astype(np.uint8))
+            if insides is not None:
+                mixed = shown(mixed, (weight[..., 0] * insides[faces] + (1 - weight[..., 0]) * insides[given])[:, None]
+                              / 255.0)
+            logits = judge(mixed).numpy()
             hits = [schema.decode(r, sets[i])[g.name] == v for r, i in zip(logits, faces, strict=True)]
             out[f"{g.name}={v}"] = [rate(hits), len(hits)]
     return out
@@ -402,7 +424,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
              limit: int | None = None, seed: int | tuple[int, ...] = 0, progress: bool = True, grid: Path | None = None,
              structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES,
              greyscale_judge: bool = True, strength: float = 1.0, passes: int = 1,
-             colour_blur: float | None = None, judge_hides_face: bool = False, feather: float | None = None) -> dict:
+             colour_blur: float | None = None, judge_hides_face: bool = False, feather: float | None = None,
+             judge_sees_inside: bool = False) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
@@ -416,7 +439,9 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     see the template's inner face as mid grey, in training and reading: how blond the hair is, not how blond the face
     looks (CelebA's blonds have lighter eyes and skin), for hair edits that `--region auto` keeps off the inner face;
     their gender and age readings then rest on the hair and outline alone. ``feather``: the share of the crop over
-    which a face's paste fades toward the crop's edge, as `stylize --feather` (None: the model file's own)."""
+    which a face's paste fades toward the crop's edge, as `stylize --feather` (None: the model file's own).
+    ``judge_sees_inside``: the judges see mid grey wherever a crop lies outside its source image, in training and
+    reading (`shown`): what a pasted edit can show, not the aligner's reflection of it."""
     colour_blur, feather = model.paste_settings(colour_blur, feather)
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
@@ -431,7 +456,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
 
     def judge(gray: bool) -> DomainClassifier | JudgeEnsemble:
         members = [cached_judge(cache_dir, train, schema, classifier_steps, s, progress, gray, judge_augment,
-                                hide=hide) for s in seeds]
+                                hide=hide, sees_inside=judge_sees_inside) for s in seeds]
         return members[0] if len(members) == 1 else JudgeEnsemble(members)
 
     judges = [Readings(judge(gray)) for gray in ([structure_only] if structure_only or not greyscale_judge
@@ -460,7 +485,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     stripes_edited: dict[str, np.ndarray] = {}
     stripes_real: dict[str, np.ndarray] = {}
     same, dist, l1, rows = [], [], [], []
-    faces, owns, sets = [], [], []  # unedited crops and their labels, for the hair transplants (`transplant_ceiling`)
+    # unedited crops, their labels and inside records, for the hair transplants (`transplant_ceiling`)
+    faces, owns, sets, insides = [], [], [], []
     used = 0
     for i in tqdm(picks, desc="evaluating", unit="img", disable=not progress, leave=False):
         s = spec.test[int(i)]
@@ -477,12 +503,14 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         fake, edited = edit_as_stylize(G, sample, edits, weights, keep_detail, strength, passes, colour_blur,
                                        feather)
         crops = np.stack([warp_to_crop(im, sample.transform, size) for im in [sample.image, *edited]])
+        inside = inside_mask(sample.image.shape[:2], sample.transform, size) if judge_sees_inside else None
         faces.append(crops[0])
+        insides.append(inside)
         owns.append(own)
         sets.append(s.set_index)
         real = [k for k, e in enumerate(edits) if own[e.group] != e.value]
         for readings in judges:
-            readings.read(schema, crops, own, edits, real, s.set_index)
+            readings.read(schema, crops, own, edits, real, s.set_index, inside)
         rec = G(fake[real], torch.from_numpy(label).expand(len(real), -1))
         l1.append((rec - x).abs().mean().item())
         ref = None
@@ -516,9 +544,10 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     main, *second = [r.figures() for r in judges]
     if soft_inner is not None and transplanted_groups(schema):
         held_out = np.stack(faces) if faces else np.zeros((0, size, size, 3), np.uint8)
+        held_in = np.stack(insides) if faces and judge_sees_inside else None
         for r, figures in zip(judges, [main, *second], strict=True):  # empty where no face has another value
             figures["judge_on_hair_transplants"] = transplant_ceiling(r.judge, schema, held_out, owns, sets,
-                                                                      soft_inner, seeds[0])
+                                                                      soft_inner, seeds[0], held_in)
     return {
         "model_steps": model.provenance.get("steps"),
         "test_images": used,
@@ -547,6 +576,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
         "judge_sees": "greyscale (structure only)" if structure_only else "colour",
         "judge_augment": ",".join(judge_augment) or "none",
         **({"judge_hides_inner_face": True} if judge_hides_face else {}),
+        **({"judge_sees_inside_only": True} if judge_sees_inside else {}),
         **({"greyscale_judge": second[0]} if second else {}),
         "region": region,
         "strength": strength,
