@@ -119,13 +119,13 @@ class JudgeEnsemble(nn.Module):
 
 def shown(x: torch.Tensor, inside: torch.Tensor | np.ndarray | None) -> torch.Tensor:
     """``x`` (N×3×S×S in [-1, 1]) mid grey where ``inside`` (N×1×S×S or S×S: 1 inside the source image, 0 where
-    the aligner filled the crop by reflection; uint8 arrays count 255 as 1) says the crop lies outside its image.
+    the aligner filled the crop by reflection; arrays count 255 as 1, as `inside_mask`) says the crop lies outside.
     Those pixels are never pasted back into a frame, and on CelebA's loose crops they are most of every crown: a
     judge that sees them reads mirrored hair, in real faces and edits alike."""
     if inside is None:
         raise ValueError("these crops carry no record of what lies inside their source images")
     if isinstance(inside, np.ndarray):
-        inside = torch.from_numpy(inside.astype(np.float32) / (255.0 if inside.dtype == np.uint8 else 1.0))
+        inside = torch.from_numpy(inside.astype(np.float32) / 255.0)
     return x * inside.to(x)
 
 
@@ -411,8 +411,7 @@ def transplant_ceiling(judge: DomainClassifier | JudgeEnsemble, schema: DomainSc
             given = rng.choice(donors, len(faces))
             mixed = to_tensor(np.rint(weight * crops[faces] + (1 - weight) * crops[given]).astype(np.uint8))
             if insides is not None:
-                mixed = shown(mixed, (weight[..., 0] * insides[faces] + (1 - weight[..., 0]) * insides[given])[:, None]
-                              / 255.0)
+                mixed = shown(mixed, (weight[..., 0] * insides[faces] + (1 - weight[..., 0]) * insides[given])[:, None])
             logits = judge(mixed).numpy()
             hits = [schema.decode(r, sets[i])[g.name] == v for r, i in zip(logits, faces, strict=True)]
             out[f"{g.name}={v}"] = [rate(hits), len(hits)]
