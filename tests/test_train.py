@@ -313,15 +313,24 @@ def test_a_hair_transplant_keeps_the_inner_face_and_takes_the_donors_hair():
             super().__init__()
             self.where = where
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # mid grey (0) reads black
             edge, centre = x[:, 0, self.where[0], self.where[1]], x[:, 1, 8, 8]
-            return torch.stack([-edge, edge, centre], 1)  # black, blond, male
+            return torch.stack([0.5 - edge, edge - 0.5, centre], 1)  # black, blond, male
 
     ceiling = transplant_ceiling(Reads((0, 0)), schema, crops, owns, [0] * len(owns), inner)
     assert ceiling == {"hair=black": [1.0, 6], "hair=blond": [1.0, 6]}
     # a judge that reads hair colour inside the inner face sees the face's own, never the donor's
     assert transplant_ceiling(Reads((8, 8)), schema, crops, owns, [0] * len(owns), inner) == {
         "hair=black": [0.0, 6], "hair=blond": [0.0, 6]}
+    # a judge that sees only what lies inside each source image (`shown`) sees the donor's record round the inner
+    # face: where the donor's edge was the aligner's reflection it reads grey (black here), wherever the face's was
+    insides = np.full((len(owns), size, size), 255, np.uint8)
+    insides[:, 0, 0] = [0 if own["hair"] == "blond" else 255 for own in owns]  # the blonds' edge lies outside
+    assert transplant_ceiling(Reads((0, 0)), schema, crops, owns, [0] * len(owns), inner, insides=insides) == {
+        "hair=black": [1.0, 6], "hair=blond": [0.0, 6]}
+    insides[:, 0, 0] = 255 - insides[:, 0, 0]  # now the dark-haired faces' edge: never what a blond donor shows
+    assert transplant_ceiling(Reads((0, 0)), schema, crops, owns, [0] * len(owns), inner, insides=insides) == {
+        "hair=black": [1.0, 6], "hair=blond": [1.0, 6]}
 
 
 def test_layout_correlation_tells_a_kept_face_from_a_scrambled_one():
