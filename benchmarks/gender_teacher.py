@@ -27,14 +27,9 @@ from stylize.pipeline.regions import head
 from stylize.pipeline.translate import model_change
 from stylize.train.augment import POLICIES
 from stylize.train.datasets import rebuild_dataset
-from stylize.train.datasets.base import prepare_crops, to_tensor
+from stylize.train.datasets.base import prepare_crops, to_grey_levels, to_tensor
 from stylize.train.evaluate import cached_judge, shown
 from stylize.train.prototypes import Prototypes
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """N×3×S×S in [-1, 1] → N×S×S×3 float grey levels, as `model_change` takes a generator's output."""
-    return ((x.permute(0, 2, 3, 1).numpy() + 1) * 127.5).clip(0, 255)
 
 
 def main() -> None:
@@ -60,7 +55,7 @@ def main() -> None:
     picks = np.linspace(0, len(test.images) - 1, min(args.limit, len(test.images))).round().astype(int)
     crops = np.asarray(test.images[picks])
     x, own = to_tensor(crops), torch.from_numpy(np.asarray(test.labels[picks]))
-    inside = torch.from_numpy(np.asarray(test.inside[picks], np.float32) / 255)[:, None]
+    inside = np.asarray(test.inside[picks])[:, None]  # `shown` counts 255 as 1
     asked = own.clone()
     asked[:, gender] = 1 - asked[:, gender]
     to_male = asked[:, gender] == 1
@@ -82,12 +77,12 @@ def main() -> None:
     for alpha in args.alpha:
         teacher = Prototypes(train, schema, ("gender",), 32, alpha, head(spec.alignment, size)[..., None])
         target, _ = teacher.targets(x, own, asked, 0)
-        print(line(f"real-face teacher, alpha {alpha:g}", to_uint8(target)), flush=True)
+        print(line(f"real-face teacher, alpha {alpha:g}", to_grey_levels(target)), flush=True)
     for name in args.models:
         G = load_model(name).generator.eval()
         with torch.no_grad():
             made = torch.cat([G(x[i:i + 50], asked[i:i + 50]) for i in range(0, len(x), 50)])
-        print(line(name, to_uint8(made)), flush=True)
+        print(line(name, to_grey_levels(made)), flush=True)
 
 
 if __name__ == "__main__":

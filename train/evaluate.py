@@ -59,7 +59,16 @@ from stylize.pipeline.regions import OUTSIDE_FACE_GROUPS, edit_region, head, inn
 from stylize.pipeline.translate import model_change
 
 from .augment import POLICIES, augment
-from .datasets.base import Crops, DatasetSpec, LoadedSample, SampleLoader, batches, prepare_crops, to_tensor
+from .datasets.base import (
+    Crops,
+    DatasetSpec,
+    LoadedSample,
+    SampleLoader,
+    batches,
+    prepare_crops,
+    to_grey_levels,
+    to_tensor,
+)
 from .losses import classification_loss
 
 CLASSIFIER_SIZE = 64
@@ -250,7 +259,7 @@ def edit_as_stylize(G: nn.Module, sample: LoadedSample, edits: list[Edit], weigh
         current = np.clip(np.rint(crop + change), 0, 255).astype(np.uint8)  # a crop, as the pipeline holds one
         out = G(to_tensor(current), targets)
         fake = out if fake is None else fake
-        generated = ((out.float() + 1) * 127.5).clamp(0, 255).permute(0, 2, 3, 1).numpy()
+        generated = to_grey_levels(out)
         change += np.stack([model_change(g, c, weights[e.group], strength, colour_blur)
                             for g, c, e in zip(generated, current, edits, strict=True)])
     return fake, [apply_edit(sample, c, keep_detail, feather) for c in change]

@@ -199,6 +199,12 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return x.div_(127.5).sub_(1.0)
 
 
+def to_grey_levels(x: torch.Tensor) -> np.ndarray:
+    """`to_tensor`'s way back for a generator's output: N×3×S×S in [-1, 1] → N×S×S×3 float32 grey levels in 0–255,
+    unrounded, as `model_change` takes it."""
+    return ((x.float() + 1) * 127.5).clamp(0, 255).permute(0, 2, 3, 1).numpy()
+
+
 def batches(crops: Crops, batch_size: int, generator: torch.Generator, flip: bool = True, start: int = 0
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int, torch.Tensor | None]]:
     """Endless random batches (images, labels, label-set id, how much of each pixel is inside its source image:
