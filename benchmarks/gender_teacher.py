@@ -23,11 +23,13 @@ import numpy as np
 import torch
 
 from stylize.models import load_model
+from stylize.models.errors import ModelFileError
+from stylize.models.schema import SchemaError
 from stylize.pipeline.regions import head
 from stylize.pipeline.translate import model_change
 from stylize.train.augment import POLICIES
 from stylize.train.datasets import rebuild_dataset
-from stylize.train.datasets.base import prepare_crops, to_grey_levels, to_tensor
+from stylize.train.datasets.base import DatasetError, prepare_crops, to_grey_levels, to_tensor
 from stylize.train.evaluate import cached_judge, shown
 from stylize.train.prototypes import Prototypes
 
@@ -86,4 +88,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ModelFileError, DatasetError, SchemaError) as error:  # a wrong path or model: one line
+        raise SystemExit(f"Error: {error}") from None
