@@ -80,8 +80,8 @@ def main() -> None:
         teacher = Prototypes(train, schema, ("gender",), 32, alpha, head(spec.alignment, size)[..., None])
         target, _ = teacher.targets(x, own, asked, 0)
         print(line(f"real-face teacher, alpha {alpha:g}", to_grey_levels(target)), flush=True)
-    for name in args.models:
-        G = load_model(name).generator.eval()
+    for i, name in enumerate(args.models):
+        G = (first if i == 0 else load_model(name)).generator.eval()
         with torch.no_grad():
             made = torch.cat([G(x[i:i + 50], asked[i:i + 50]) for i in range(0, len(x), 50)])
         print(line(name, to_grey_levels(made)), flush=True)
