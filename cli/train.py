@@ -490,8 +490,8 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
 def defaults_cmd(model_file: Path, colour_blur: float | None, apply: str | None, feather: float | None) -> None:
     """Set how `stylize` applies MODEL_FILE when the command line does not say (the file is rewritten atomically;
     its weights and figures stay); with no option, print what it is now. Measure a setting first with
-    `stylize-train eval --colour-blur` / `--apply` / `--feather`: the figures a file carries are read against these
-    defaults."""
+    `stylize-train eval --colour-blur` / `--feather` (for `--apply`: set it on a copy of the file and eval that):
+    the figures a file carries are read against these defaults."""
     from stylize.models.catalogue import read_metadata
     from stylize.models.errors import ModelFileError
     from stylize.models.modelfile import update_provenance
