@@ -83,7 +83,8 @@ def model_for(model_name: str | None, targets: dict[str, str]):
     from stylize.models import bundled_for, load_model  # here, not above: `stylize --help` needs no torch
 
     model = load_model(model_name or bundled_for(targets))
-    at = "".join(f" {option} {value:g}" for option, value in model.measured_with.items())
+    at = "".join(f" {option} {value if isinstance(value, str) else format(value, 'g')}"
+                 for option, value in model.measured_with.items())
     at = f" at{at}" if at else ""
     for key, rate in model.measured_rates(targets).items():
         if rate < WEAK_EDIT:

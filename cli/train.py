@@ -439,10 +439,13 @@ def joint_cmd(celeba_root: Path, rafd_root: Path, attrs: str):
 @click.option("--feather", type=click.FloatRange(0, MAX_FEATHER), default=None, metavar="SHARE",
               help="The share of the crop over which each face's paste fades out toward the crop's edge, as "
                    "`stylize --feather`  [default: the model file's own, as `stylize` applies it]")
+@click.option("--apply", type=click.Choice(APPLY_MODES), default=None,
+              help="Paste each edit as `stylize --apply` does: change (added to the full-resolution image) or "
+                   "output (the model-size output itself)  [default: the model file's own, as `stylize` applies it]")
 def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | None, cache: Path | None,
              grid: Path | None, structure_only: bool, greyscale_judge: bool, region: str, strength: float,
              colour_blur: float | None, judge_augment: str, judge_seed: tuple[int, ...],
-             judge_hides_face: bool, judge_sees_inside: bool, feather: float | None) -> None:
+             judge_hides_face: bool, judge_sees_inside: bool, feather: float | None, apply: str | None) -> None:
     """Evaluate a run folder or model file on its held-out split, editing each image as `stylize` does (the change
     pasted at full resolution): how often an independent judge (trained here on the real training images) sees
     the target value (and how often a second judge that sees greyscale only does), how often it still sees the
@@ -469,7 +472,8 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
         result = evaluate(model, spec, cache_dir, judge_steps, limit, seed=seed, grid=grid,
                           structure_only=structure_only, region=region, judge_augment=policy,
                           greyscale_judge=greyscale_judge, strength=strength, colour_blur=colour_blur,
-                          judge_hides_face=judge_hides_face, feather=feather, judge_sees_inside=judge_sees_inside)
+                          judge_hides_face=judge_hides_face, feather=feather, judge_sees_inside=judge_sees_inside,
+                          apply=apply)
     except (DatasetError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, indent=2))
@@ -490,8 +494,8 @@ def eval_cmd(target: Path, data: Path | None, judge_steps: int, limit: int | Non
 def defaults_cmd(model_file: Path, colour_blur: float | None, apply: str | None, feather: float | None) -> None:
     """Set how `stylize` applies MODEL_FILE when the command line does not say (the file is rewritten atomically;
     its weights and figures stay); with no option, print what it is now. Measure a setting first with
-    `stylize-train eval --colour-blur` / `--feather` (for `--apply`: set it on a copy of the file and eval that):
-    the figures a file carries are read against these defaults."""
+    `stylize-train eval --colour-blur` / `--apply` / `--feather`: the figures a file carries are read against these
+    defaults."""
     from stylize.models.catalogue import read_metadata
     from stylize.models.errors import ModelFileError
     from stylize.models.modelfile import update_provenance

@@ -79,17 +79,27 @@ class StyleModel:
         return {k: float(per_target[k]) for k in keys if k in per_target}
 
     @property
-    def measured_with(self) -> dict[str, float]:
+    def measured_with(self) -> dict[str, float | str]:
         """The `stylize` options the recorded eval edited with where they were not what `stylize` uses by default
-        (`--strength` other than 1, `--colour-blur` or `--feather` other than this file's; an eval that does not say
-        used 1, 0 and FEATHER), so its figures are read right."""
+        (`--strength` other than 1, `--colour-blur`, `--feather` or `--apply` other than this file's; an eval that
+        does not say used 1, 0, FEATHER and the file's own paste), so its figures are read right."""
         ev = self.provenance.get("eval") or {}
         strength = float(ev.get("strength", 1.0))
         blur, feather = self.paste_settings(float(ev.get("colour_blur", 0.0)), float(ev.get("feather", FEATHER)))
         own_blur, own_feather = self.paste_settings()  # a whole-image model's fade is 0 either way
+        applied = str(ev.get("applied", self.apply)).split()[0]  # "change at full resolution" or "output"
         return {**({"--strength": strength} if strength != 1.0 else {}),
                 **({"--colour-blur": blur} if blur != own_blur else {}),
-                **({"--feather": feather} if feather != own_feather else {})}
+                **({"--feather": feather} if feather != own_feather else {}),
+                **({"--apply": applied} if applied != self.apply else {})}
+
+    def paste_mode(self, apply: str | None = None) -> str:
+        """How to paste: ``apply`` if given, else (None) this file's own; "change" adds the model's change to the
+        full-resolution face (composite.py), "output" pastes the model-size output itself."""
+        mode = self.apply if apply is None else apply
+        if mode not in APPLY_MODES:  # anything else would silently paste the output
+            raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}, not {mode!r}")
+        return mode
 
     def paste_settings(self, colour_blur: float | None = None, feather: float | None = None) -> tuple[float, float]:
         """The colour blur and feather to paste with: those asked, else (None) this file's own, checked. A

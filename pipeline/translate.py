@@ -15,7 +15,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylize.models.catalogue import APPLY_MODES
 from stylize.models.modelfile import StyleModel
 
 from .frames import Frame
@@ -131,10 +130,7 @@ class Translator:
         self.device = pick_device(device)
         self.strength = strength  # the change scaled: above 1 a faint edit shows more, and so do its flaws
         self.colour_blur = colour_blur  # the change's colour blurred (model_change): speckle and painted patches out
-        mode = apply or model.apply
-        if mode not in APPLY_MODES:  # anything else would silently paste the output
-            raise ValueError(f"apply must be one of {', '.join(APPLY_MODES)}")
-        self.keep_detail = mode == "change"  # see composite.py
+        self.keep_detail = model.paste_mode(apply) == "change"  # see composite.py
         # where the change may act (regions.py): "auto" keeps hair edits out of the inner face
         self.region = edit_region(model.alignment, model.image_size, request, region)
         self.half = self.device.type == "cuda" and precision == "auto"

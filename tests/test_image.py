@@ -139,6 +139,9 @@ def test_a_target_the_models_eval_says_it_rarely_reaches_is_warned_about(model_f
     update_provenance(weak, eval={"per_target": {"hair=blond": 0.06}})  # an eval without the file's blur
     r = edit(src, tmp_path / "blond.png", weak)
     assert r.exit_code == 0 and "faces at --colour-blur 0 (" in r.output, r.output
+    update_provenance(weak, eval={"per_target": {"hair=blond": 0.06}, "colour_blur": 5.0, "applied": "output"})
+    r = edit(src, tmp_path / "blond.png", weak)  # measured pasted as the output, where the file pastes its change
+    assert r.exit_code == 0 and "faces at --apply output (" in r.output, r.output
 
     # an edit the eval saw darken a tenth of the face often: said, with how often; a rare one is not
     update_provenance(weak, eval={"per_target": {"hair=blond": 0.8, "hair=black": 0.8}, "colour_blur": 5.0,

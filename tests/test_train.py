@@ -293,6 +293,13 @@ def test_eval_reports_accuracy_and_reconstruction(tmp_path):
         return float(np.abs(g[:, 128:] - np.tile(g[:, :128], (1, 2, 1))).mean())
 
     assert moved(tmp_path / "g3.png") > 1.5 * moved(tmp_path / "g.png")
+    # pasted as its output instead (`stylize --apply output`): said in the figures, and read against the file's own
+    r = CliRunner().invoke(main, ["eval", str(run), "--judge-steps", "30", "--grid", str(tmp_path / "go.png"),
+                                  "--apply", "output"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "eval.json").read_text())["applied"] == "output"
+    assert load_model(run / "model.safetensors").measured_with == {"--apply": "output"}
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "go.png")), np.asarray(Image.open(tmp_path / "g.png")))
 
 
 def test_a_hair_transplant_keeps_the_inner_face_and_takes_the_donors_hair():

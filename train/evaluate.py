@@ -433,7 +433,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
              structure_only: bool = False, region: str = "auto", judge_augment: tuple[str, ...] = POLICIES,
              greyscale_judge: bool = True, strength: float = 1.0, passes: int = 1,
              colour_blur: float | None = None, judge_hides_face: bool = False, feather: float | None = None,
-             judge_sees_inside: bool = False) -> dict:
+             judge_sees_inside: bool = False, apply: str | None = None) -> dict:
     """The figures above on the held-out split; ``grid``: also save a PNG of a few held-out images (each row: the
     input, every value of each one-hot group, each binary group flipped), cut from the full-resolution edits;
     ``structure_only``: the judge sees greyscale images; ``region``: as `stylize --region` (auto keeps hair edits
@@ -449,8 +449,10 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     their gender and age readings then rest on the hair and outline alone. ``feather``: the share of the crop over
     which a face's paste fades toward the crop's edge, as `stylize --feather` (None: the model file's own).
     ``judge_sees_inside``: the judges see mid grey wherever a crop lies outside its source image, in training and
-    reading (`shown`): what a pasted edit can show, not the aligner's reflection of it."""
+    reading (`shown`): what a pasted edit can show, not the aligner's reflection of it. ``apply``: as `stylize
+    --apply`, "change" or "output" (None: the model file's own)."""
     colour_blur, feather = model.paste_settings(colour_blur, feather)
+    keep_detail = model.paste_mode(apply) == "change"
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
@@ -472,7 +474,6 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     G = model.generator.eval()
     face_model = spec.alignment.kind == "face"
     identity = IdentityJudge() if face_model else None
-    keep_detail = model.apply == "change"
     loader = SampleLoader(spec.alignment, size)
     # where each group's edit may act, as `stylize --region` applies it (regions.py)
     weights = {g.name: edit_region(model.alignment, size, [g.name], region) for g in schema.groups}
