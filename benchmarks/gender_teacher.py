@@ -16,6 +16,7 @@ of it. Needs ../shared/data/celeba (the models' training data).
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import clips
@@ -80,8 +81,8 @@ def main() -> None:
         teacher = Prototypes(train, schema, ("gender",), 32, alpha, head(spec.alignment, size)[..., None])
         target, _ = teacher.targets(x, own, asked, 0)
         print(line(f"real-face teacher, alpha {alpha:g}", to_grey_levels(target)), flush=True)
-    for i, name in enumerate(args.models):
-        G = (first if i == 0 else load_model(name)).generator.eval()
+    for name, model in zip(args.models, itertools.chain([first], map(load_model, args.models[1:])), strict=True):
+        G = model.generator.eval()
         with torch.no_grad():
             made = torch.cat([G(x[i:i + 50], asked[i:i + 50]) for i in range(0, len(x), 50)])
         print(line(name, to_grey_levels(made)), flush=True)

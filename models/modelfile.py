@@ -21,6 +21,7 @@ from torch import nn
 from .alignment import Alignment
 from .architectures import build_generator
 from .catalogue import (
+    APPLIED,
     APPLY_MODES,
     FEATHER,
     FORMAT,
@@ -87,7 +88,7 @@ class StyleModel:
         strength = float(ev.get("strength", 1.0))
         blur, feather = self.paste_settings(float(ev.get("colour_blur", 0.0)), float(ev.get("feather", FEATHER)))
         own_blur, own_feather = self.paste_settings()  # a whole-image model's fade is 0 either way
-        applied = str(ev.get("applied", self.apply)).split()[0]  # "change at full resolution" or "output"
+        applied = next((mode for mode, said in APPLIED.items() if ev.get("applied") in (mode, said)), self.apply)
         return {**({"--strength": strength} if strength != 1.0 else {}),
                 **({"--colour-blur": blur} if blur != own_blur else {}),
                 **({"--feather": feather} if feather != own_feather else {}),

@@ -49,7 +49,7 @@ from torch import nn
 from torchvision.utils import save_image
 from tqdm import tqdm
 
-from stylize.models.catalogue import FEATHER, STAINED
+from stylize.models.catalogue import APPLIED, FEATHER, STAINED
 from stylize.models.modelfile import StyleModel
 from stylize.models.schema import DomainSchema, Group
 from stylize.pipeline.align import face_transform, inside_mask, warp_to_crop, whole_image_transform
@@ -452,7 +452,8 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     reading (`shown`): what a pasted edit can show, not the aligner's reflection of it. ``apply``: as `stylize
     --apply`, "change" or "output" (None: the model file's own)."""
     colour_blur, feather = model.paste_settings(colour_blur, feather)
-    keep_detail = model.paste_mode(apply) == "change"
+    apply = model.paste_mode(apply)
+    keep_detail = apply == "change"
     schema = model.schema
     if schema.to_json() != spec.schema.to_json():
         raise ValueError("the model's domain schema does not match this dataset's")
@@ -560,7 +561,7 @@ def evaluate(model: StyleModel, spec: DatasetSpec, cache_dir: Path, classifier_s
     return {
         "model_steps": model.provenance.get("steps"),
         "test_images": used,
-        "applied": "change at full resolution" if keep_detail else "output",
+        "applied": APPLIED[apply],
         **{k: main[k] for k in ("target_accuracy", "per_target", "per_target_by_source", "others_kept",
                                 "others_kept_by_target")},
         "same_person": rate(same) if same else None,
