@@ -18,8 +18,9 @@ from .schema import DomainSchema, SchemaError
 FORMAT = "stylize-model"
 FORMAT_VERSION = 1
 METADATA_KEY = "stylize"
-APPLY_MODES = ("change", "output")  # paste the model's change onto the full-resolution face, or its output
-APPLIED = {"change": "change at full resolution", "output": "output"}  # how an eval's figures name each mode
+# paste the model's change onto the full-resolution face, or its output; each as an eval's figures name it
+APPLIED = {"change": "change at full resolution", "output": "output"}
+APPLY_MODES = tuple(APPLIED)
 # --colour-blur's ceiling, in percent of the crop's side: past a quarter the blur is one colour for the whole edit
 MAX_COLOUR_BLUR = 25.0
 # The share of an aligned crop over which a face's paste fades out toward the crop's edge (pipeline/composite.py),
